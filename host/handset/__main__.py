@@ -1,0 +1,3 @@
+from handset.cli import main
+
+main()

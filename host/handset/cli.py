@@ -1,0 +1,23 @@
+"""The `handset` command line: one click group; each command lives in its own module."""
+from __future__ import annotations
+
+import click
+
+from handset import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="handset")
+def main() -> None:
+    """Emulated OmniPod Eros handset (PDM), for development and testing only.
+
+    It talks to an emulated pod over a serial line or a socket. Never use it with a real pump.
+    """
+
+
+def _register() -> None:
+    # Commands register themselves on `main` when their module is imported.
+    from handset import cmd_decode  # noqa: F401
+
+
+_register()
