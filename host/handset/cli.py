@@ -18,6 +18,8 @@ def main() -> None:
 def _register() -> None:
     # Commands register themselves on `main` when their module is imported.
     from handset import cmd_decode  # noqa: F401
+    from handset import cmd_pod  # noqa: F401
+    from handset import cmd_shell  # noqa: F401
 
 
 _register()

@@ -1,0 +1,16 @@
+# firmware/main.py - entry point of the emulated pod: `micropython firmware/main.py [options]`.
+# On a Pico the same file runs at boot (the pod package and eros are installed next to it).
+import sys
+
+if sys.platform != "rp2":
+    # sys.path[0] is this script's folder. Source folders go last, so that MICROPYPATH (for
+    # example build/mpy) wins when it is set; ".frozen" holds asyncio and must stay reachable.
+    _here = sys.path.pop(0)
+    if ".frozen" not in sys.path:
+        sys.path.append(".frozen")
+    sys.path.append(_here)
+    sys.path.append(_here + "/../protocol")
+
+from pod.app import main  # noqa: E402
+
+main(sys.argv[1:])

@@ -1,0 +1,271 @@
+# pod/app.py - composition root: parse the command line, build clock, hal, pod, bench and
+# scheduler, and run. Everything lives in one App object (no module state), so a process can
+# hold several pods.
+
+import gc
+import json
+import sys
+
+from pod import VERSION, config
+
+USAGE = """usage: micropython firmware/main.py [options]
+
+Emulated OmniPod Eros pod. For development and testing only.
+
+link (pick one; default --listen %s:%d):
+  --listen HOST:PORT   serve one handset at a time over TCP
+  --serial PATH        a tty or pty device, used in raw mode
+  --stdio              frames on stdin/stdout (log lines on stderr)
+time:
+  --clock real|virtual real time (default) or virtual time moved by the bench "advance" op
+  --speed N            run the real clock N times faster (whole number, default 1)
+pod:
+  --lot N              lot number (default %d)
+  --tid N              TID, serial number (default %d)
+  --fill UNITS         insulin in the reservoir, in units, at most 2 decimals in 0.05 U steps
+                       (default %s)
+  --state DIR          where the pod keeps its flash files (default %s)
+emulator:
+  --bench              enable the bench channel 'B' (SPEC.md section 6)
+  --heap-report        log heap use after every message and advance
+  --help               this text
+""" % (config.DEFAULT_HOST, config.DEFAULT_PORT, config.DEFAULT_LOT, config.DEFAULT_TID,
+       config.DEFAULT_FILL_UNITS, config.DEFAULT_STATE_DIR)
+
+_SIM_FILE = "sim.json"  # emulator-only state (clock, plant) kept next to the pod's files
+
+
+class UsageError(Exception):
+    pass
+
+
+class Options:
+    def __init__(self):
+        self.link = "tcp"
+        self.host = config.DEFAULT_HOST
+        self.port = config.DEFAULT_PORT
+        self.serial = None
+        self.clock = "real"
+        self.speed = 1
+        self.lot = config.DEFAULT_LOT
+        self.tid = config.DEFAULT_TID
+        self.fill_pulses = parse_units(config.DEFAULT_FILL_UNITS)
+        self.state = config.DEFAULT_STATE_DIR
+        self.bench = False
+        self.heap_report = False
+        self.help = False
+
+
+def parse_whole(text, what, low, high):
+    if not text or not all("0" <= c <= "9" for c in text):
+        raise UsageError("%s must be a whole number from %d to %d, got %r" % (what, low, high, text))
+    v = int(text)
+    if not low <= v <= high:
+        raise UsageError("%s must be from %d to %d, got %d" % (what, low, high, v))
+    return v
+
+
+def parse_units(text):
+    """'200', '85.5', '0.05' -> pulses (0.05 U each), with integer arithmetic only."""
+    whole, _, frac = text.partition(".")
+    if not whole or not all("0" <= c <= "9" for c in whole + frac) or len(frac) > 2 or text.endswith("."):
+        raise UsageError("--fill must be a number of units like 200 or 85.5, got %r" % text)
+    hundredths = int(whole) * 100 + (int((frac + "00")[:2]) if frac else 0)
+    if hundredths % 5:
+        raise UsageError("--fill must be a multiple of 0.05 U (one pulse), got %s" % text)
+    pulses = hundredths // 5
+    if not config.MIN_FILL_PULSES <= pulses <= config.MAX_FILL_PULSES:
+        raise UsageError("--fill must be from %d to %d units, got %s" % (
+            config.MIN_FILL_PULSES // config.PULSES_PER_UNIT, config.MAX_FILL_PULSES // config.PULSES_PER_UNIT, text))
+    return pulses
+
+
+def parse_args(argv):
+    o = Options()
+    links = []
+    i = 0
+    n = len(argv)
+    while i < n:
+        arg = argv[i]
+        i += 1
+        if "=" in arg and arg.startswith("--"):
+            arg, value = arg.split("=", 1)
+            has_value = True
+        else:
+            value, has_value = None, False
+
+        def need():
+            nonlocal i
+            if has_value:
+                return value
+            if i >= n:
+                raise UsageError("%s needs a value" % arg)
+            i += 1
+            return argv[i - 1]
+
+        if arg in ("--help", "-h"):
+            o.help = True
+        elif arg == "--listen":
+            spec = need()
+            host, sep, port = spec.rpartition(":")
+            if not sep or not host:
+                raise UsageError("--listen needs HOST:PORT, for example 127.0.0.1:7410, got %r" % spec)
+            o.host = host
+            o.port = parse_whole(port, "the --listen port", 1, 65535)
+            links.append("tcp")
+        elif arg == "--serial":
+            o.serial = need()
+            links.append("serial")
+        elif arg == "--stdio":
+            links.append("stdio")
+        elif arg == "--clock":
+            o.clock = need()
+            if o.clock not in ("real", "virtual"):
+                raise UsageError("--clock must be real or virtual, got %r" % o.clock)
+        elif arg == "--speed":
+            o.speed = parse_whole(need(), "--speed", 1, config.MAX_SPEED)
+        elif arg == "--lot":
+            o.lot = parse_whole(need(), "--lot", 0, config.MAX_LOT)
+        elif arg == "--tid":
+            o.tid = parse_whole(need(), "--tid", 0, config.MAX_TID)
+        elif arg == "--fill":
+            o.fill_pulses = parse_units(need())
+        elif arg == "--state":
+            o.state = need()
+            if not o.state:
+                raise UsageError("--state needs a directory")
+        elif arg == "--bench":
+            o.bench = True
+        elif arg == "--heap-report":
+            o.heap_report = True
+        else:
+            raise UsageError("unknown option %r" % arg)
+        if has_value and arg in ("--help", "-h", "--stdio", "--bench", "--heap-report"):
+            raise UsageError("%s takes no value" % arg)
+    if len(links) > 1:
+        raise UsageError("choose one link: --listen, --serial or --stdio")
+    if links:
+        o.link = links[0]
+    if o.speed != 1 and o.clock != "real":
+        raise UsageError("--speed applies to the real clock only; drop it or use --clock real")
+    return o
+
+
+class App:
+    """One emulated pod with its clock, hardware layer, bench and scheduler."""
+
+    def __init__(self, opts, link=None):
+        from pod.hal.clock import RealClock, VirtualClock
+        from pod.hal.plant import Plant
+        from pod.hal.storage import FileStorage
+        from pod.hal.unix import UnixHal, SerialLink, StdioLink, TcpLink
+        from pod.sched import Scheduler
+
+        self.opts = opts
+        try:
+            sim_files = FileStorage(opts.state)
+        except OSError as e:
+            raise RuntimeError("cannot use the state directory %s (%s): choose another with --state DIR" % (opts.state, e))
+        sim = self._load_sim(sim_files)
+        start_ms = sim.get("clock_ms", 0)
+        if opts.clock == "virtual":
+            self.clock = VirtualClock(start_ms)
+        else:
+            self.clock = RealClock(opts.speed, start_ms)
+        plant = Plant.from_state(sim["plant"]) if "plant" in sim else Plant(opts.fill_pulses)
+        self._sim_files = sim_files
+        self.hal = UnixHal(self.clock, opts.state, plant, self.log)
+        if link is None:
+            if opts.link == "serial":
+                link = SerialLink(opts.serial)
+            elif opts.link == "stdio":
+                link = StdioLink()
+            else:
+                link = TcpLink(opts.host, opts.port)
+        self.sched = Scheduler(self, link)
+        self.bench = None
+        if opts.bench:
+            from pod.bench import Bench
+            self.bench = Bench(self)
+        self.pod = None
+        self.boots = 0  # Pod objects built: 1 after start-up, +1 per bench reset
+        self.pod = self.make_pod()
+
+    def _load_sim(self, files):
+        raw = files.read(_SIM_FILE)
+        if raw is None:
+            return {}
+        try:
+            sim = json.loads(raw)
+            return sim if isinstance(sim, dict) else {}
+        except ValueError:
+            return {}
+
+    def save_sim(self):
+        """Keep the emulator's clock and plant across restarts of the process."""
+        data = {"clock_ms": self.clock.now_ms(), "plant": self.hal.plant.to_state()}
+        self._sim_files.write(_SIM_FILE, json.dumps(data).encode())
+
+    def make_pod(self):
+        from pod.core import Pod
+        self.boots += 1
+        from pod.store import Store
+        return Pod(self.hal, self.opts.lot, self.opts.tid, self.opts.fill_pulses,
+                   self.clock.now_ms(), store=Store(self.hal.storage))
+
+    def reset_pod(self):
+        """A simulated power cycle: the Pod object and its RAM go; the flash files stay."""
+        self.pod = None
+        gc.collect()
+        self.log("power cycle: pod restarting from storage")
+        self.pod = self.make_pod()
+        self.sched.step_now()
+        self.save_sim()
+
+    def log(self, text):
+        sys.stderr.write("pod: %s\n" % text)
+        from eros.link import CH_LOG
+        self.sched.post(CH_LOG, text.encode())
+
+    def heap(self):
+        gc.collect()
+        r = {"used": gc.mem_alloc(), "free": gc.mem_free()}
+        try:
+            import micropython
+            r["peak"] = micropython.mem_peak()
+        except (ImportError, AttributeError):
+            pass
+        return r
+
+    def log_heap(self):
+        h = self.heap()
+        self.log("heap used=%d free=%d peak=%s" % (h["used"], h["free"], h.get("peak", "?")))
+
+    def firmware_info(self):
+        import pod.core
+        return {"version": VERSION, "platform": sys.platform, "boots": self.boots, "link": self.sched.link.describe(),
+                "core_file": getattr(pod.core, "__file__", "frozen")}
+
+
+def main(argv):
+    try:
+        opts = parse_args(argv)
+    except UsageError as e:
+        sys.stderr.write("pod: %s. Run with --help to see the options.\n" % e)
+        sys.exit(2)
+    if opts.help:
+        sys.stdout.write(USAGE)
+        return
+    import asyncio
+    try:
+        app = App(opts)
+        if opts.heap_report:
+            app.log_heap()
+        asyncio.run(app.sched.run())
+    except RuntimeError as e:  # start-up problems the user can fix (address in use ...)
+        sys.stderr.write("pod: %s\n" % e)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        asyncio.new_event_loop()

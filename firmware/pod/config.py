@@ -1,0 +1,27 @@
+# pod/config.py - defaults and limits of the emulated pod's command line (units in the names).
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+    def const(x):
+        return x
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = const(7410)
+DEFAULT_STATE_DIR = "./var/pod"
+# Lot and TID of the emulated pod (those of a real pod, so that nonces match real captures).
+DEFAULT_LOT = const(42125)
+DEFAULT_TID = const(170175)
+DEFAULT_FILL_UNITS = "200"
+
+PULSES_PER_UNIT = const(20)          # 0.05 U per pulse
+MIN_FILL_PULSES = const(20)          # 1 U
+MAX_FILL_PULSES = const(4000)        # 200 U, the reservoir's capacity
+MAX_LOT = const(0xFFFFFFFF)
+MAX_TID = const(0xFFFFFFFF)
+MAX_SPEED = const(100000)            # real clock speed-up factor
+MAX_ADVANCE_MS = const(30 * 24 * 3600 * 1000)  # one bench advance: at most 30 days
+
+LINK_CHUNK = const(512)              # bytes read from a socket or tty at a time
+MAX_SLEEP_MS = const(1000)           # the real-clock ticker re-reads the clock at least this often
+OUTBOX_MAX = const(64)               # frames waiting for the link; the oldest log lines go first
