@@ -1,36 +1,16 @@
-"""Shared test configuration: paths, the reference data in ../shared, the MicroPython binary.
+"""Shared test configuration: the reference data in ../shared and the MicroPython binary.
 
-Target selection for the end-to-end suites lives in tests/system/conftest.py.
+Plain helpers (paths, the micropython command) live in testenv.py. Target selection for the
+end-to-end suites lives in tests/system/conftest.py.
 """
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_OMNIPOD = Path(os.environ.get("EROS_SHARED", ROOT.parent / "shared")) / "omnipod"
-FIRMWARE = ROOT / "firmware"
-PROTOCOL = ROOT / "protocol"
-
-
-def micropython_binary() -> str | None:
-    """The unix-port `micropython` installed by the project's set-up (next to this Python)."""
-    here = Path(sys.executable).parent / "micropython"
-    if here.exists():
-        return str(here)
-    return shutil.which("micropython")
-
-
-def micropython_env() -> dict[str, str]:
-    """Environment for running firmware or codec code under the unix port."""
-    env = dict(os.environ)
-    env["MICROPYPATH"] = f"{FIRMWARE}:{PROTOCOL}:.frozen"
-    return env
+from testenv import SHARED_OMNIPOD, micropython_binary
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,8 @@ Beep types 0 (none) and 0xF (no beep) are silent: the bit is set but beep() is n
 """
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 SLOTS = const(8)
 MINUTE_MS = const(60000)

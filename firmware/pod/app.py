@@ -44,7 +44,7 @@ class Options:
         self.link = "tcp"
         self.host = config.DEFAULT_HOST
         self.port = config.DEFAULT_PORT
-        self.serial = None
+        self.serial = ""
         self.clock = "real"
         self.speed = 1
         self.lot = config.DEFAULT_LOT
@@ -92,7 +92,7 @@ def parse_args(argv):
             arg, value = arg.split("=", 1)
             has_value = True
         else:
-            value, has_value = None, False
+            value, has_value = "", False
 
         def need():
             nonlocal i
@@ -156,32 +156,38 @@ class App:
 
     def __init__(self, opts, link=None):
         from pod.hal.clock import RealClock, VirtualClock
-        from pod.hal.plant import Plant
         from pod.hal.storage import FileStorage
-        from pod.hal.unix import UnixHal, SerialLink, StdioLink, TcpLink
         from pod.sched import Scheduler
 
         self.opts = opts
+        self._echo = sys.platform != "rp2"  # on a Pico stderr is the USB link itself
         try:
             sim_files = FileStorage(opts.state)
         except OSError as e:
             raise RuntimeError("cannot use the state directory %s (%s): choose another with --state DIR" % (opts.state, e))
+        self._sim_files = sim_files
         sim = self._load_sim(sim_files)
         start_ms = sim.get("clock_ms", 0)
         if opts.clock == "virtual":
             self.clock = VirtualClock(start_ms)
         else:
             self.clock = RealClock(opts.speed, start_ms)
-        plant = Plant.from_state(sim["plant"]) if "plant" in sim else Plant(opts.fill_pulses)
-        self._sim_files = sim_files
-        self.hal = UnixHal(self.clock, opts.state, plant, self.log)
-        if link is None:
-            if opts.link == "serial":
-                link = SerialLink(opts.serial)
-            elif opts.link == "stdio":
-                link = StdioLink()
-            else:
-                link = TcpLink(opts.host, opts.port)
+        if sys.platform == "rp2":
+            from pod.hal.rp2 import Rp2Hal, UsbLink
+            self.hal = Rp2Hal(self.clock, opts.state, self.log)
+            link = link or UsbLink()
+        else:
+            from pod.hal.plant import Plant
+            from pod.hal.unix import UnixHal, SerialLink, StdioLink, TcpLink
+            plant = Plant.from_state(sim["plant"]) if "plant" in sim else Plant(opts.fill_pulses)
+            self.hal = UnixHal(self.clock, opts.state, plant, self.log)
+            if link is None:
+                if opts.link == "serial":
+                    link = SerialLink(opts.serial)
+                elif opts.link == "stdio":
+                    link = StdioLink()
+                else:
+                    link = TcpLink(opts.host, opts.port)
         self.sched = Scheduler(self, link)
         self.bench = None
         if opts.bench:
@@ -203,7 +209,9 @@ class App:
 
     def save_sim(self):
         """Keep the emulator's clock and plant across restarts of the process."""
-        data = {"clock_ms": self.clock.now_ms(), "plant": self.hal.plant.to_state()}
+        data = {"clock_ms": self.clock.now_ms()}
+        if self.hal.plant is not None:
+            data["plant"] = self.hal.plant.to_state()
         self._sim_files.write(_SIM_FILE, json.dumps(data).encode())
 
     def make_pod(self):
@@ -223,7 +231,8 @@ class App:
         self.save_sim()
 
     def log(self, text):
-        sys.stderr.write("pod: %s\n" % text)
+        if self._echo:
+            sys.stderr.write("pod: %s\n" % text)
         from eros.link import CH_LOG
         self.sched.post(CH_LOG, text.encode())
 
@@ -232,7 +241,7 @@ class App:
         r = {"used": gc.mem_alloc(), "free": gc.mem_free()}
         try:
             import micropython
-            r["peak"] = micropython.mem_peak()
+            r["peak"] = getattr(micropython, "mem_peak")()
         except (ImportError, AttributeError):
             pass
         return r
@@ -248,6 +257,8 @@ class App:
 
 
 def main(argv):
+    if sys.platform == "rp2":  # no command line on a Pico: USB link, real clock, bench on
+        argv = ["--state", "/pod", "--bench"]
     try:
         opts = parse_args(argv)
     except UsageError as e:

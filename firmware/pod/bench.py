@@ -110,8 +110,14 @@ class Bench:
         r["steps"] = steps
         return r
 
+    def _plant(self):
+        plant = self.app.hal.plant
+        if plant is None:
+            raise BenchError("this pod drives real hardware: there is no simulated plant")
+        return plant
+
     def op_plant(self, req):
-        r = self.app.hal.plant.info()
+        r = self._plant().info()
         r["now_ms"] = self.app.clock.now_ms()
         return r
 
@@ -119,9 +125,10 @@ class Bench:
         on = req.get("on")
         if not isinstance(on, bool):
             raise BenchError("occlude needs \"on\": true or false")
-        self.app.hal.plant.set_occluded(on)
+        plant = self._plant()
+        plant.set_occluded(on)
         self.app.save_sim()
-        return self.app.hal.plant.info()
+        return plant.info()
 
     def op_reset(self, req):
         self.app.reset_pod()

@@ -2,9 +2,8 @@
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = const(7410)

@@ -10,9 +10,8 @@ nothing, not even the nonce. The behaviour is specified in protocol/SPEC.md "Pod
 """
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 from eros.crc import crc16
 from eros.errors import ProtocolError
@@ -98,7 +97,13 @@ class Pod:
         if store is not None:
             saved = store.load()
             if saved is not None:
-                self.restore(saved)
+                try:
+                    self.restore(saved)
+                except (KeyError, ValueError, TypeError, IndexError) as e:
+                    # a state this firmware cannot read: start as a fresh pod rather than not at all
+                    hal.log("saved pod state unusable (%s): starting a fresh pod" % e)
+                    self.__init__(hal, lot, tid, fill_pulses, now_ms)
+                    self.store = store
 
     # ================================================================ reports
     def reservoir(self):
@@ -171,7 +176,7 @@ class Pod:
             ev = -1
         if self.progress == 2:
             t = self.created_ms + _PAIRING_TIMEOUT_MS
-        elif 3 <= self.progress <= 7:
+        elif 3 <= self.progress <= 7 and self.paired_ms is not None:
             t = self.paired_ms + _SETUP_TIMEOUT_MS
         else:
             t = None
@@ -256,6 +261,7 @@ class Pod:
         except Refused as r:
             self.hal.log("refused (06 0x%02x): %s" % (r.code, r))
             return self._reply(seq, status.error(r.code, self))
+        self.alerts.note_interaction(now_ms)  # auto-off countdowns restart when the PDM is heard
         self._alerts_step(now_ms)
         self._save()
         return self._reply(seq, self._answer(kind, now_ms))

@@ -8,9 +8,8 @@ pushes the pulses it returns, so pulses due at one instant are carried out in a 
 """
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 # events, in the order they are carried out when due at the same instant
 EV_BOLUS = const(0)
@@ -142,27 +141,31 @@ class Delivery:
     def take(self, ev, t):
         """Carry out event `ev` due at `t`: the number of pulses to push now (0 for timers)."""
         if ev == EV_BOLUS:
-            n = self.bolus.take(t)
-            if self.bolus.next_due_ms() is None:
+            p = self.bolus
+            if p is None:
+                return 0
+            n = p.take(t)
+            if p.next_due_ms() is None:
                 self.finished = self.bolus_kind
                 self.bolus = None
                 self.bolus_src = None
             return n
-        if ev == EV_TEMP:
-            n = self.temp.take(t)
-            if self.temp.next_due_ms() is None and t >= self.temp_end:
+        if ev == EV_TEMP or ev == EV_TEMP_END:
+            p = self.temp
+            if p is None:
+                return 0
+            n = p.take(t) if ev == EV_TEMP else 0
+            nxt = p.next_due_ms()
+            if nxt is None and t >= self.temp_end:
                 self.temp = None
                 self.temp_src = None
+            elif ev == EV_TEMP_END and nxt is not None:
+                self.temp_end = nxt  # the temp ends after its last pulse when that comes later
             return n
-        if ev == EV_TEMP_END:
-            # the temp ends at its duration, or after its last pulse if that comes later
-            if self.temp.next_due_ms() is None:
-                self.temp = None
-                self.temp_src = None
-            else:
-                self.temp_end = self.temp.next_due_ms()
+        p = self.basal
+        if p is None:
             return 0
-        n = self.basal.take(t)
+        n = p.take(t)
         if self.temp is not None:
             return 0  # the basal program keeps its place in the day while a temp basal replaces it
         return n
@@ -187,8 +190,9 @@ class Delivery:
         self.undelivered = state["undelivered"]
         src = state["basal"]
         if src:
-            self.start_basal(make_plan(src), src, state["basal_start"])
-            self.basal.take(upto_ms)
+            p = make_plan(src)
+            self.start_basal(p, src, state["basal_start"])
+            p.take(upto_ms)
         src = state["temp"]
         if src:
             p = make_plan(src)

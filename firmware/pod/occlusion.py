@@ -14,9 +14,8 @@ the line blocks just after a good pulse, so the alarm comes threshold x pulse in
 """
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 DEFAULT_THRESHOLD = const(60)   # pulses = 3 U
 MIN_THRESHOLD = const(60)

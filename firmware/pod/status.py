@@ -4,9 +4,8 @@ Pure functions of a Pod (pod.core) and the time; nothing here changes the pod.
 """
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 PM_VERSION = (2, 7, 0)
 PI_VERSION = (2, 7, 0)

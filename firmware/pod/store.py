@@ -18,9 +18,8 @@ import struct
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 _MAGIC = b"EP"
 _VERSION = const(1)

@@ -10,6 +10,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -75,13 +76,15 @@ def _interactive(port: str | None, state: str | None, history_file: Path) -> int
     from prompt_toolkit.completion import NestedCompleter
     from prompt_toolkit.history import FileHistory
 
-    nested: dict[str, object] = {}
+    nested: dict[str, Any] = {}
     for phrase, options in _command_words().items():
-        parts = phrase.split(" ")
+        *groups, last = phrase.split(" ")
         level = nested
-        for part in parts[:-1]:
-            level = level.setdefault(part, {}) or {}  # type: ignore[assignment]
-        level[parts[-1]] = {o: None for o in options} or None
+        for part in groups:
+            if not isinstance(level.get(part), dict):
+                level[part] = {}
+            level = level[part]
+        level[last] = {o: None for o in options} or None
     for word in EXIT_WORDS | {"help"}:
         nested[word] = None
     history_file.parent.mkdir(parents=True, exist_ok=True)

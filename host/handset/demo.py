@@ -129,7 +129,7 @@ def demo(work: Path, speed: int, keep_running: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
-    parser = argparse.ArgumentParser(prog="python -m handset.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m handset.demo", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--state", type=Path, default=None,
                         help="directory for the pod's and the handset's files (default: a new temporary one)")
     parser.add_argument("--speed", type=int, default=60, help="pod clock speed-up (default 60)")

@@ -15,7 +15,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from matplotlib import pyplot as plt  # noqa: E402  (the backend must be chosen first)
+from matplotlib import dates as mdates  # noqa: E402  (the backend must be chosen first)
+from matplotlib import pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 RESERVOIR_ABOVE_50 = 0x3FF
@@ -106,7 +107,11 @@ def render(series: DeliverySeries, path: str | Path, end_s: int, title: str = "I
     figure: Figure = plt.figure(figsize=(10, 5), dpi=100)
     try:
         rate_axis = figure.add_subplot(1, 1, 1)
-        when = _dt.datetime.fromtimestamp
+        def when(t: int) -> float:
+            # Matplotlib's date axis counts days as floats: a time coordinate, never an insulin amount.
+            return float(mdates.date2num(_dt.datetime.fromtimestamp(t)))
+
+        rate_axis.xaxis_date()
         if series.basal:
             xs = [when(t) for t, _ in series.basal] + [when(max(end_s, series.basal[-1][0]))]
             ys = [pph / 20 for _, pph in series.basal]

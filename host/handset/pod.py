@@ -599,8 +599,14 @@ class PodClient:
                               progress, now)
 
     def bench(self, op: str, **args: object) -> dict:
-        """One bench operation on the emulator (channel B): ``{"op": op, **args}`` → the JSON answer."""
-        return self._session().bench({"op": op, **args})
+        """One bench operation on the emulator (channel B): ``{"op": op, **args}`` → the JSON answer.
+
+        :raises HandsetError: the emulator refused the operation (its sentence is passed on).
+        """
+        answer = self._session().bench({"op": op, **args})
+        if answer.get("ok") is False:
+            raise HandsetError(f"The pod emulator refused the bench operation {op!r}: {answer.get('error')}")
+        return answer
 
 
 # -- helpers ---------------------------------------------------------------------------------------

@@ -132,12 +132,8 @@ class Session:
         :raises NonceResyncFailed: the pod refused the nonce again after one resync.
         :raises PodUnreachable: the link broke.
         """
-        if seq is None:
-            seq = self.next_seq
-            self.next_seq = (seq + 2) & C.SEQ_MASK
-        else:
-            seq &= C.SEQ_MASK
-            self.next_seq = (seq + 2) & C.SEQ_MASK
+        seq = (self.next_seq if seq is None else seq) & C.SEQ_MASK
+        self.next_seq = (seq + 2) & C.SEQ_MASK  # the pod answers seq + 1; the next request uses + 2
         address = self.address if address is None else address
         reply_address = address if reply_address is None else reply_address
         blocks = [dict(b) for b in blocks]

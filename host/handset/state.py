@@ -239,7 +239,7 @@ class StateStore:
                 if address is None or rec.get("pod") == f"{address:08x}":
                     pending[rec["id"]] = rec
             elif rec.get("kind") == "settle":
-                pending.pop(rec.get("settles"), None)
+                pending.pop(int(rec.get("settles") or 0), None)
         return list(pending.values())
 
 

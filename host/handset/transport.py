@@ -123,7 +123,7 @@ class Link:
         """Read what the port has (waiting at most ``wait_s``) and sort the frames into queues."""
         try:
             self.port.timeout = wait_s
-            waiting = self.port.in_waiting
+            waiting = int(getattr(self.port, "in_waiting", 0))
             chunk = self.port.read(waiting or 1) if (waiting or wait_s > 0) else b""
         except (serial.SerialException, OSError) as exc:
             raise self._lost(exc) from exc

@@ -10,9 +10,8 @@ from eros.errors import ProtocolError
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 _STATUS_LEN = const(10)
 

@@ -4,9 +4,8 @@ pulse constants, alert slots and info types. Values only; no behaviour.
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 # ---- message layer
 ADDRESS_PAIRING = const(0xFFFFFFFF)  # message address before/while pairing

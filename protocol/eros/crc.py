@@ -5,9 +5,8 @@ This matches no catalogued CRC-16; the same table also feeds the nonce-resync fo
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 _POLY = const(0x8005)
 

@@ -11,9 +11,8 @@ from eros.errors import ProtocolError
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 TABLE_BASAL = const(0)
 TABLE_TEMP_BASAL = const(1)

@@ -6,9 +6,8 @@
 
 try:
     from micropython import const
-except ImportError:
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 CH_MESSAGE = const(0x50)  # 'P': one Eros message
 CH_BENCH = const(0x42)    # 'B': bench JSON (emulator control)

@@ -11,9 +11,8 @@ from eros.errors import ProtocolError
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 _M = const(0xFFFFFFFF)
 _LOT_SALT = const(0x55543DC3)

@@ -11,9 +11,8 @@ from eros.insulin import expand_elements, verify_1a
 
 try:
     from micropython import const
-except ImportError:  # CPython
-    def const(x):
-        return x
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
 
 _MIN_INTERVAL_US = const(100000)       # 1 s per pulse: the fastest the pod delivers (prime)
 _MAX_INTERVAL_US = 1800000000          # 5 h per pulse (0x6b49d200), also the zero-rate entry

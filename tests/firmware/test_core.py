@@ -615,3 +615,38 @@ def test_crc_of_replies():
     raw = bench.exchange(build_message(ADDR, 2, [{"type": 0x0E, "request": 0}]))
     assert crc16(raw[:-2]) == int.from_bytes(raw[-2:], "big")
     assert encode_block(parse_message(raw)["blocks"][0]) == raw[6:-2]
+
+
+def test_auto_off_alert_faults_unless_the_pdm_is_heard():
+    quiet, pq = running()
+    pq.configure_alerts([alert(0, 10, auto_off=1, duration=5, repeat=0, beep=2)])
+    quiet.advance(14 * MIN)
+    assert quiet.pod.fault_code == 0
+    quiet.advance(2 * MIN)                          # fired at 10 min, unacknowledged for 5 min
+    assert quiet.pod.fault_code == 0x29 and quiet.pod.progress == 13
+    talked, pt = running()
+    pt.configure_alerts([alert(0, 10, auto_off=1, duration=5, repeat=0, beep=2)])
+    for _ in range(6):
+        talked.advance(5 * MIN)
+        assert pt.status()["type"] == 0x1D          # each message restarts the countdown
+    assert talked.pod.fault_code == 0
+
+
+def test_pod_restores_from_its_store_or_starts_fresh(tmp_path):
+    from pod.core import Pod
+    from pod.hal.storage import FileStorage
+    from pod.store import Store
+
+    a, pa = running()
+    store = Store(FileStorage(str(tmp_path)))
+    a.pod.store = store
+    pa.bolus(10)
+    assert store.load() == a.pod.to_state()
+    a.advance(4 * S)
+    assert store.load_delivered() == a.pod.delivered
+    b = Pod(a.hal, LOT, TID, 4000, a.now, store=Store(FileStorage(str(tmp_path))))
+    assert b.to_state() == a.pod.to_state()
+    other = Store(FileStorage(str(tmp_path / "other")))
+    other.save({"v": 1, "lot": LOT})                 # valid record, but not a pod state
+    c = Pod(a.hal, LOT, TID, 4000, a.now, store=other)
+    assert c.progress == 2 and c.store is other and "unusable" in a.logs[-1]

@@ -222,7 +222,7 @@ def test_activate_status_temp_bolus_history(virtual_pod, tmp_path):
     assert ["delivery", "bolus", "1.00 U"] in [r[1:] for r in rows]
     assert any(r[1:3] == ["delivery", "temp basal"] for r in rows)
     # The library's record of the command, shown with its settled outcome.
-    assert any(r[1:3] == ["command", "bolus"] and r[3].startswith("confirmed; pulses=20") for r in rows)
+    assert any(r[1:3] == ["command", "bolus"] and r[3].startswith("confirmed;") and "pulses=20" in r[3] for r in rows), rows
     png = tmp_path / "h.png"
     assert run(["history", "--plot", str(png)], state, virtual_pod).exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -278,3 +278,40 @@ def test_ctrl_c_then_no_keeps_delivering(fast_pod, tmp_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate("n\n", timeout=30)
     assert proc.returncode == 0 and "Bolus done: 1.00 U delivered." in out, out + err
+
+
+def test_interactive_shell_on_a_pty(tmp_path):
+    """The prompt_toolkit shell on a real pseudo-terminal: a command runs, history is kept, `exit` leaves."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the shell on the pty
+        os.environ["HANDSET_STATE"] = str(tmp_path)
+        os.execv(sys.executable, [*HANDSET, "shell"])
+    output = b""
+
+    def read_until(text: bytes, timeout: float = 15.0) -> None:
+        nonlocal output
+        end = time.monotonic() + timeout
+        while text not in output:
+            assert time.monotonic() < end, output.decode(errors="replace")
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    output += os.read(fd, 4096)
+                except OSError:
+                    break
+
+    try:
+        read_until(b"handset>")
+        os.write(fd, b"\x1b[1;1R")  # answer prompt_toolkit's cursor-position request, as a terminal does
+        os.write(fd, b"calc --carbs 45 --bg 180\r")
+        read_until(b"4.20 U")
+        output = b""
+        read_until(b"handset>")
+        os.write(fd, b"exit\r")
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    finally:
+        os.close(fd)
+    assert "calc --carbs 45 --bg 180" in (tmp_path / "shell-history").read_text()

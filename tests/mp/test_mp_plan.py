@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PROTOCOL, micropython_env
+from testenv import PROTOCOL, micropython_env
 
 SCRIPT = Path(__file__).with_name("plan_check.py")
 

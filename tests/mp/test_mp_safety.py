@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import FIRMWARE, micropython_env
+from testenv import FIRMWARE, micropython_env
 
 SCRIPT = Path(__file__).with_name("safety_check.py")
 

@@ -6,25 +6,10 @@ so tests outside this folder (tests/mp) can add to the same list.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from typing import Callable
 
 import pytest
 
-
-def _root_conftest_helpers() -> dict:
-    """The plain helpers of tests/conftest.py. Tests elsewhere write `from conftest import ...`, and
-    once this file is loaded the name `conftest` may point here: re-export them (not the fixtures)."""
-    spec = importlib.util.spec_from_file_location("_eros_tests_root_conftest",
-                                                  Path(__file__).resolve().parents[1] / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    names = ("ROOT", "SHARED_OMNIPOD", "FIRMWARE", "PROTOCOL", "micropython_binary", "micropython_env")
-    return {name: getattr(module, name) for name in names if hasattr(module, name)}
-
-
-globals().update(_root_conftest_helpers())
 
 COUNTS_ATTR = "_eros_codec_counts"
 PRINTED_ATTR = "_eros_codec_counts_printed"

@@ -133,6 +133,11 @@ def test_frame_refuses_unknown_channel_and_oversize_payload() -> None:
         frame(CH_MESSAGE, bytes(MAX_FRAME))
 
 
+def test_spec_example_bytes() -> None:
+    # protocol/SPEC.md section 1 quotes these bytes
+    assert frame(CH_BENCH, b'{"op":"info"}').hex(" ") == "0f 42 7b 22 6f 70 22 3a 22 69 6e 66 6f 22 7d 00"
+
+
 def test_memoryview_chunks_are_accepted() -> None:
     wire = frame(CH_MESSAGE, MSG)
     assert Deframer().feed(memoryview(wire)) == [(CH_MESSAGE, MSG)]

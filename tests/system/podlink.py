@@ -39,6 +39,13 @@ class PodLink:
         self._queues: dict[int, deque[bytes]] = {CH_MESSAGE: deque(), CH_BENCH: deque()}
 
     def close(self) -> None:
+        sock = getattr(self.port, "_socket", None)
+        if sock is not None and self.port.is_open:
+            # pyserial's socket:// close() sleeps 0.3 s "for quick reconnects"; tests reconnect
+            # only after waiting for the pod, so close the socket directly (pyserial 3.5 pinned).
+            sock.close()
+            self.port._socket = None
+            self.port.is_open = False
         self.port.close()
 
     def __enter__(self) -> "PodLink":
@@ -56,26 +63,43 @@ class PodLink:
     def send_frame(self, channel: int, payload: bytes) -> None:
         self.send_raw(frame(channel, payload))
 
+    def _read(self, wait: float) -> bytes:
+        """What has arrived, waiting up to `wait` seconds for the first byte."""
+        n = self.port.in_waiting
+        if not n and wait > 0:
+            self.port.timeout = wait
+            first = self.port.read(1)
+            if not first:
+                return b""
+            return first + self.port.read(self.port.in_waiting)
+        return self.port.read(n) if n else b""
+
+    def _sort(self, data: bytes) -> None:
+        for channel, payload in self.deframer.feed(data):
+            if channel == CH_LOG:
+                self.logs.append(payload.decode(errors="replace"))
+            else:
+                self._queues[channel].append(payload)
+
     def poll(self, seconds: float = 0.0) -> None:
-        """Read whatever arrives within `seconds` (at least one read) and sort it by channel."""
+        """Take in whatever arrives within `seconds` and sort it by channel."""
         end = time.monotonic() + seconds
         while True:
-            data = self.port.read(4096)
-            for channel, payload in self.deframer.feed(data):
-                if channel == CH_LOG:
-                    self.logs.append(payload.decode(errors="replace"))
-                else:
-                    self._queues[channel].append(payload)
-            if time.monotonic() >= end and not data:
+            left = end - time.monotonic()
+            data = self._read(min(left, 0.05))
+            self._sort(data)
+            if left <= 0 and not data:
                 return
 
     def _wait(self, channel: int, timeout: float | None, what: str) -> bytes:
-        end = time.monotonic() + (self.timeout if timeout is None else timeout)
+        limit = self.timeout if timeout is None else timeout
+        end = time.monotonic() + limit
         q = self._queues[channel]
         while not q:
-            if time.monotonic() > end:
-                raise PodTimeout(f"no {what} from the pod at {self.url} within {timeout or self.timeout} s")
-            self.poll()
+            left = end - time.monotonic()
+            if left <= 0:
+                raise PodTimeout(f"no {what} from the pod at {self.url} within {limit} s")
+            self._sort(self._read(min(left, 0.05)))
         return q.popleft()
 
     def pending(self, channel: int) -> int:
@@ -120,11 +144,14 @@ class PodProcess:
     PodLink opens to reach it. stderr goes to `<state>/../pod-stderr.log`, read with stderr().
     """
 
+    _started = 0  # numbers the stderr logs, so that a restarted pod gets a fresh one
+
     def __init__(self, micropython: str, state_dir: Path, link_args: list[str], ready_text: str,
                  extra_args: list[str] | None = None, heapsize: str | None = None,
                  micropypath: str | None = None, clock: str = "virtual", bench: bool = True) -> None:
         self.state_dir = state_dir
-        self.log_path = state_dir.parent / f"{state_dir.name}-stderr.log"
+        PodProcess._started += 1
+        self.log_path = state_dir.parent / f"{state_dir.name}-stderr-{PodProcess._started}.log"
         cmd = [micropython]
         if heapsize:
             cmd += ["-X", f"heapsize={heapsize}"]

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import serial
 
 from eros.link import CH_BENCH, CH_LOG, CH_MESSAGE, cobs_encode, frame
 
@@ -148,17 +149,17 @@ def test_log_frames_from_the_handset_are_ignored(pod: PodLink) -> None:
 
 def test_messages_reach_the_pod_and_replies_come_back(pod: PodLink) -> None:
     from eros.message import build_message, parse_message
-    info = pod.bench_ok({"op": "info"})
-    address = info["pod"].get("address", 0xFFFFFFFF)
-    reply = pod.send_message(build_message(address, 0, [{"type": 0x0E, "request": 0}]))
+    before = pod.bench_ok({"op": "info"})["link"]["frames"]
+    # AssignAddress, the first message of every activation, sent to the pairing address
+    reply = pod.send_message(build_message(0xFFFFFFFF, 0, [{"type": 0x07, "address": 0x1F07B1EE}]))
     parsed = parse_message(reply)  # checks length and CRC
-    assert parsed["blocks"]
-    assert pod.bench_ok({"op": "info"})["link"]["frames"] > info["link"]["frames"]
+    assert parsed["blocks"][0]["type"] == 0x01
+    assert pod.bench_ok({"op": "info"})["link"]["frames"] == before + 2  # the message and this request
 
 
 def test_bad_crc_message_gets_no_reply(pod: PodLink) -> None:
     from eros.message import build_message
-    msg = bytearray(build_message(0xFFFFFFFF, 0, [{"type": 0x0E, "request": 0}]))
+    msg = bytearray(build_message(0xFFFFFFFF, 0, [{"type": 0x07, "address": 0x1F07B1EE}]))
     msg[-1] ^= 0xFF
     pod.send_frame(CH_MESSAGE, bytes(msg))
     pod.bench_ok({"op": "info"})  # the reply to this proves the message was processed first
@@ -179,7 +180,7 @@ def test_tcp_serves_one_handset_at_a_time_and_reaccepts(start_pod, target: str) 
     first.bench_ok({"op": "advance", "seconds": 5})
     second = PodLink(first.url, timeout=1.0)
     try:
-        with pytest.raises(AssertionError):  # refused: closed without an answer
+        with pytest.raises((AssertionError, serial.SerialException)):  # closed without an answer
             second.bench({"op": "info"}, timeout=1.0)
     finally:
         second.close()
@@ -214,6 +215,21 @@ def test_real_clock_runs_faster_with_speed(start_pod, target: str) -> None:
     assert 300_000 <= b["now_ms"] - a["now_ms"] <= 10_000_000
     r = link.bench({"op": "advance", "seconds": 1})
     assert r["ok"] is False and "virtual" in r["error"]
+
+
+@pytest.mark.targets("tcp", "pty")
+def test_real_clock_steps_the_pod_at_its_deadlines(start_pod, target: str) -> None:
+    # 100,000 times real time: an hour of pod time passes every 36 ms. If the ticker did not run
+    # pod.step on time, the first deadline would still be pending, far behind the clock.
+    link = start_pod(target, ["--speed", "100000"], clock="real")
+    first = link.bench_ok({"op": "info"})["deadline_ms"]
+    assert first is not None
+    time.sleep(0.5)
+    info = link.bench_ok({"op": "info"})
+    assert info["now_ms"] > first + 2 * HOUR_MS
+    d = info["deadline_ms"]
+    assert d != first  # the pod was stepped at its deadline ...
+    assert d is None or d > info["now_ms"] - 10_000_000  # ... and has not fallen behind (0.1 s real)
 
 
 @pytest.mark.targets("tcp", "pty")

@@ -228,3 +228,18 @@ def test_three_days_in_a_pico_heap(start_pod, target, tmp_path, request, monkeyp
     session.advance(9 * HOUR)                                   # past 80 h: the pod faults 0x1C
     detailed = session.pdm.status()
     assert detailed["type"] == 0x02 and detailed["fault_code"] == 0x1C and detailed["progress"] == 13
+
+
+def test_power_cycle_keeps_the_programs(session: Session):
+    """A bench reset drops the Pod object; the pod restored from storage carries on exactly."""
+    session.activate(FLAT_1U)
+    session.pdm.bolus(30)
+    session.pdm.temp_basal(60, 2)
+    session.advance(20 * S)
+    before = session.delivered()
+    session.link.bench_ok({"op": "reset"})
+    status = session.pdm.status()
+    assert status["delivery"] == 6 and status["bolus_remaining"] == 20 and status["pulses_delivered"] == before
+    session.advance(HOUR - 20 * S)
+    assert session.delivered() - before == 20 + 60           # the bolus rest and the whole temp hour
+    assert session.pdm.status()["delivery"] == 1

@@ -5,18 +5,23 @@
 # 2**30 ms ticks period of a Pico (12.4 days) never shows through; the virtual clock moves only
 # when the scheduler sets it (bench "advance").
 
-try:
-    from time import ticks_ms as _ticks_ms, ticks_diff as _ticks_diff
-except ImportError:  # CPython (tests): a 2**30-period tick source like the Pico's
-    import time as _time
+import time
 
-    _PERIOD = 1 << 30
+_PERIOD = 1 << 30  # the Pico's ticks_ms period; CPython tests use it too
 
-    def _ticks_ms():
-        return (_time.monotonic_ns() // 1000000) & (_PERIOD - 1)
 
-    def _ticks_diff(a, b):
-        return ((a - b + _PERIOD // 2) & (_PERIOD - 1)) - _PERIOD // 2
+def _py_ticks_ms():
+    return (getattr(time, "monotonic_ns")() // 1000000) & (_PERIOD - 1)
+
+
+def _py_ticks_diff(a, b):
+    return ((a - b + _PERIOD // 2) & (_PERIOD - 1)) - _PERIOD // 2
+
+
+if hasattr(time, "ticks_ms"):  # MicroPython
+    _TICKS = (getattr(time, "ticks_ms"), getattr(time, "ticks_diff"))
+else:  # CPython (tests)
+    _TICKS = (_py_ticks_ms, _py_ticks_diff)
 
 
 class RealClock:
@@ -28,17 +33,17 @@ class RealClock:
         if not isinstance(speed, int) or speed < 1:
             raise ValueError("the clock speed must be a whole number of at least 1")
         self.speed = speed
-        self._ticks_ms = ticks_ms or _ticks_ms
-        self._ticks_diff = ticks_diff or _ticks_diff
+        self._ticks_ms = ticks_ms or _TICKS[0]
+        self._ticks_diff = ticks_diff or _TICKS[1]
         self._last = self._ticks_ms()
         self._now = start_ms
 
     def now_ms(self):
         t = self._ticks_ms()
         d = self._ticks_diff(t, self._last)
-        if d > 0:  # a negative delta can only be a misread tick source: never go back
+        if d >= 0:  # a negative delta is a misread tick source: ignore it, never go back
             self._now += d * self.speed
-        self._last = t
+            self._last = t
         return self._now
 
     def wait_ms(self, deadline_ms):

@@ -35,10 +35,6 @@ class UnixHal:
         self._log_sink(text)
 
 
-def stderr(text):
-    sys.stderr.write(text + "\n")
-
-
 class TcpLink:
     """Listen on host:port; the scheduler accepts one handset connection at a time."""
 
@@ -67,7 +63,7 @@ class SerialLink:
         return "serial %s" % self.path
 
     def open(self):
-        import termios
+        import termios  # pyright: ignore[reportMissingImports] (unix port only)
         try:
             f = open(self.path, "r+b")
         except OSError as e:
