@@ -13,6 +13,26 @@ import pytest
 from testenv import SHARED_OMNIPOD, micropython_binary
 
 
+# The end-to-end targets (tests/system): declared here so that `pytest --target …` works from anywhere.
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pod targets")
+    group.addoption("--target", choices=("tcp", "pty", "serial"), default=None,
+                    help="run the system tests against one target (default: tcp and pty)")
+    group.addoption("--all-targets", action="store_true",
+                    help="run against every local target (tcp and pty); the default")
+    group.addoption("--port", default=None, help="pyserial URL of a real device, for --target serial")
+    group.addoption("--heap", default=None, metavar="SIZE",
+                    help="run the firmware with micropython -X heapsize=SIZE (e.g. 192k, a Pico's heap)")
+    group.addoption("--micropypath", default=None, metavar="PATH",
+                    help="MICROPYPATH for the firmware (e.g. build/mpy:.frozen to test compiled modules)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "targets(*names): the targets a system test applies to")
+    if config.getoption("--target") == "serial" and not config.getoption("--port"):
+        raise pytest.UsageError("--target serial needs --port URL (for example --port /dev/ttyACM0)")
+
+
 @pytest.fixture(scope="session")
 def micropython() -> str:
     exe = micropython_binary()

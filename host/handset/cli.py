@@ -8,7 +8,13 @@ from handset import __version__
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="handset")
-def main() -> None:
+@click.option("--port", envvar="HANDSET_PORT", default=None, metavar="URL",
+              help="Pod link for every command: /dev/ttyX, socket://host:port, rfc2217://…, loop:// (env HANDSET_PORT).")
+@click.option("--state", envvar="HANDSET_STATE", type=click.Path(file_okay=False), default=None,
+              help="The handset's state directory (env HANDSET_STATE; default ~/.local/state/handset).")
+@click.option("--trace", type=click.Path(dir_okay=False), default=None,
+              help="Append every frame sent and received, decoded, to FILE.")
+def main(port: str | None, state: str | None, trace: str | None) -> None:
     """Emulated OmniPod Eros handset (PDM), for development and testing only.
 
     It talks to an emulated pod over a serial line or a socket. Never use it with a real pump.

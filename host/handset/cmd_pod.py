@@ -78,8 +78,13 @@ def common_options(json_flag: bool = True) -> Callable[[F], F]:
     """--port, --state, --trace (and --json) on a command; they arrive as `opts: Options`."""
     def decorate(func: F) -> F:
         @functools.wraps(func)
-        def wrapper(*args: Any, port: str, state: str | None, trace: str | None, as_json: bool = False,
+        def wrapper(*args: Any, port: str | None, state: str | None, trace: str | None, as_json: bool = False,
                     **kwargs: Any) -> Any:
+            # Each option may also be given before the command name (`handset --port URL status`).
+            top = click.get_current_context().find_root().params
+            port = port or top.get("port") or DEFAULT_PORT
+            state = state or top.get("state")
+            trace = trace or top.get("trace")
             opts = Options(port, Path(state) if state else _default_state(), trace, as_json)
             return guarded(opts.out, lambda: journal_faults(opts, lambda: func(*args, opts=opts, **kwargs)))
 
@@ -88,11 +93,11 @@ def common_options(json_flag: bool = True) -> Callable[[F], F]:
             wrapped = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of prose.")(wrapped)
         wrapped = click.option("--trace", type=click.Path(dir_okay=False), default=None,
                                help="Append every frame sent and received to FILE.")(wrapped)
-        wrapped = click.option("--state", envvar="HANDSET_STATE", type=click.Path(file_okay=False), default=None,
+        wrapped = click.option("--state", type=click.Path(file_okay=False), default=None,
                                help="State directory (env HANDSET_STATE; default ~/.local/state/handset).")(wrapped)
-        wrapped = click.option("--port", envvar="HANDSET_PORT", default=DEFAULT_PORT, show_default=True,
+        wrapped = click.option("--port", default=None,
                                help="Pod link: /dev/ttyX, socket://host:port, rfc2217://host:port, loop:// "
-                                    "(env HANDSET_PORT).")(wrapped)
+                                    f"(env HANDSET_PORT; default {DEFAULT_PORT}).")(wrapped)
         return wrapped  # type: ignore[no-any-return]
     return decorate
 

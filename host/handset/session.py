@@ -25,6 +25,7 @@ from eros import constants as C
 from eros import message as eros_message
 from eros import nonce as eros_nonce
 from eros.errors import ProtocolError
+from handset import render
 from handset.errors import BadReply, NonceResyncFailed, PodUnreachable
 from handset.transport import CH_BENCH, CH_LOG, CH_MESSAGE, Link
 
@@ -276,35 +277,15 @@ class Session:
 
 
 def describe(payload: bytes) -> str:
-    """A one-line decode of a message for the trace (handset.render when present, else eros)."""
-    try:
-        from handset import render  # type: ignore[attr-defined]
-
-        for name in ("render_message_line", "message_line", "one_line"):
-            fn = getattr(render, name, None)
-            if callable(fn):
-                return str(fn(payload))
-    except Exception:  # the renderer is optional; the eros decode below always works
-        pass
+    """A decode of a message for the trace: a summary line, then one line per block."""
     try:
         msg = eros_message.parse_message(payload)
     except (ProtocolError, ValueError) as exc:
         return f"undecodable: {exc}"
-    blocks = [{k: _plain(v) for k, v in b.items()} for b in msg["blocks"]]
-    head = f"addr {msg['address']:08x} seq {msg['seq']}{' followup' if msg['followup'] else ''}"
-    return f"{head} {json.dumps(blocks, separators=(',', ':'))}"
+    lines = [render.message_summary(msg)]
+    lines += [render.block_summary(block) for block in msg["blocks"]]
+    return "\n    ".join(lines)
 
-
-def _plain(value: object) -> object:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).hex()
-    if isinstance(value, int) and not isinstance(value, bool) and value > 255:
-        return f"0x{value:x}"
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 def _first(message: dict, block_type: int) -> dict | None:

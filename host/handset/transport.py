@@ -65,7 +65,10 @@ class Link:
                 f"Cannot open the link to the pod at {url} ({_reason(exc)}): check that the pod emulator is "
                 "running, that the address or device path is right, and that no other program uses it."
             ) from exc
-        return cls(port, url)
+        link = cls(port, url)
+        # A lone delimiter ends whatever partial frame an earlier writer left on the line (SPEC §1).
+        link._write(b"\x00")
+        return link
 
     def close(self) -> None:
         """Close the port (idempotent)."""
@@ -85,14 +88,16 @@ class Link:
 
         :raises PodUnreachable: the link broke while writing.
         """
-        data = eros_link.frame(channel, payload)
+        self._write(eros_link.frame(channel, payload))
+        for hook in self.hooks:
+            hook(">", channel, payload)
+
+    def _write(self, data: bytes) -> None:
         try:
             self.port.write(data)
             self.port.flush()
         except (serial.SerialException, OSError) as exc:
             raise self._lost(exc) from exc
-        for hook in self.hooks:
-            hook(">", channel, payload)
 
     def receive(self, channel: int, timeout_s: float) -> bytes | None:
         """Wait for the next frame on ``channel``; None when ``timeout_s`` passes without one.

@@ -88,7 +88,7 @@ def test_trace_writes_every_frame_decoded(scripted_pod):
     text = trace.getvalue()
     assert "> P PDM 1f07b1ee00030e0100" in text
     assert "< P POD 1f07b1ee040a1d" in text
-    assert '"pulses_delivered":58' in text
+    assert "pulses_delivered=58 pulses (2.90 U)" in text
 
 
 def test_status_exchange_with_the_real_firmware(firmware):

