@@ -11,6 +11,9 @@ if sys.platform != "rp2":
     sys.path.append(_here)
     sys.path.append(_here + "/../protocol")
 
+# The biggest modules first: compiling them from source needs the most heap, and the heap is
+# emptiest now (a 192 KB heap runs the firmware from source too, not only from .mpy).
+import pod.core  # noqa: E402,F401
 from pod.app import main  # noqa: E402
 
 main(sys.argv[1:])

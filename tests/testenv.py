@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,3 +27,22 @@ def micropython_env() -> dict[str, str]:
     env = dict(os.environ)
     env["MICROPYPATH"] = f"{FIRMWARE}:{PROTOCOL}:.frozen"
     return env
+
+
+def run_check_script(script: Path, runtime: str) -> int:
+    """Run a plain-assert check script under `runtime` ("micropython" or "cpython"); return its count.
+
+    The script prints `OK <n> checks` on success and exits non-zero on the first failure.
+    """
+    if runtime == "micropython":
+        exe = micropython_binary()
+        assert exe, "the `micropython` command is missing: run `make setup`"
+        argv, env = [exe], micropython_env()
+    else:
+        argv, env = [sys.executable], dict(os.environ, PYTHONPATH=f"{FIRMWARE}:{PROTOCOL}")
+    result = subprocess.run(argv + [str(script)], env=env, capture_output=True, text=True, timeout=120,
+                            cwd=str(ROOT))
+    assert result.returncode == 0, f"{script.name} failed under {runtime}:\n{result.stdout}\n{result.stderr}"
+    found = re.search(r"^OK (\d+) checks$", result.stdout, re.M)
+    assert found, f"no summary line from {script.name} under {runtime}:\n{result.stdout}"
+    return int(found.group(1))

@@ -25,6 +25,8 @@ pod:
   --fill UNITS         insulin in the reservoir, in units, at most 2 decimals in 0.05 U steps
                        (default %s)
   --state DIR          where the pod keeps its flash files (default %s)
+  --occlusion-units U  missed insulin that faults the pod 0x14 (occlusion), 3 to 5 units in
+                       0.05 U steps (default 3, or what the saved pod state holds)
 emulator:
   --bench              enable the bench channel 'B' (SPEC.md section 6)
   --heap-report        log heap use after every message and advance
@@ -53,6 +55,7 @@ class Options:
         self.state = config.DEFAULT_STATE_DIR
         self.bench = False
         self.heap_report = False
+        self.occlusion_pulses = 0  # 0: the saved pod's threshold, else the 3 U default
         self.help = False
 
 
@@ -65,18 +68,31 @@ def parse_whole(text, what, low, high):
     return v
 
 
-def parse_units(text):
+def parse_units(text, what="--fill", low=config.MIN_FILL_PULSES):
     """'200', '85.5', '0.05' -> pulses (0.05 U each), with integer arithmetic only."""
     whole, _, frac = text.partition(".")
     if not whole or not all("0" <= c <= "9" for c in whole + frac) or len(frac) > 2 or text.endswith("."):
-        raise UsageError("--fill must be a number of units like 200 or 85.5, got %r" % text)
+        raise UsageError("%s must be a number of units like 200 or 85.5, got %r" % (what, text))
     hundredths = int(whole) * 100 + (int((frac + "00")[:2]) if frac else 0)
     if hundredths % 5:
-        raise UsageError("--fill must be a multiple of 0.05 U (one pulse), got %s" % text)
+        raise UsageError("%s must be a multiple of 0.05 U (one pulse), got %s" % (what, text))
     pulses = hundredths // 5
+    if low == 0:
+        return pulses
     if not config.MIN_FILL_PULSES <= pulses <= config.MAX_FILL_PULSES:
         raise UsageError("--fill must be from %d to %d units, got %s" % (
             config.MIN_FILL_PULSES // config.PULSES_PER_UNIT, config.MAX_FILL_PULSES // config.PULSES_PER_UNIT, text))
+    return pulses
+
+
+def parse_occlusion_units(text):
+    """'3', '4.5' -> pulses 60..100 (3..5 U), integer arithmetic only."""
+    try:
+        pulses = parse_units(text, "--occlusion-units", 0)
+    except UsageError:
+        raise UsageError("--occlusion-units must be a number of units from 3 to 5 like 3 or 4.5, got %r" % text)
+    if not config.MIN_OCCLUSION_PULSES <= pulses <= config.MAX_OCCLUSION_PULSES:
+        raise UsageError("--occlusion-units must be from 3 to 5 units, got %s" % text)
     return pulses
 
 
@@ -134,6 +150,8 @@ def parse_args(argv):
             o.state = need()
             if not o.state:
                 raise UsageError("--state needs a directory")
+        elif arg == "--occlusion-units":
+            o.occlusion_pulses = parse_occlusion_units(need())
         elif arg == "--bench":
             o.bench = True
         elif arg == "--heap-report":
@@ -179,7 +197,7 @@ class App:
         else:
             from pod.hal.plant import Plant
             from pod.hal.unix import UnixHal, SerialLink, StdioLink, TcpLink
-            plant = Plant.from_state(sim["plant"]) if "plant" in sim else Plant(opts.fill_pulses)
+            plant = Plant.load(sim_files, sim.get("plant"), opts.fill_pulses)
             self.hal = UnixHal(self.clock, opts.state, plant, self.log)
             if link is None:
                 if opts.link == "serial":
@@ -195,7 +213,12 @@ class App:
             self.bench = Bench(self)
         self.pod = None
         self.boots = 0  # Pod objects built: 1 after start-up, +1 per bench reset
+        self.occlusion_pulses = opts.occlusion_pulses
         self.pod = self.make_pod()
+        # The pod saves its time with every event; sim.json only now and then. Pod time never
+        # goes back: after a SIGKILL the clock resumes at the later of the two (SPEC.md 8).
+        self.clock.resume_at(self.pod.last_ms)
+        self.sim_saved_ms = self.clock.now_ms()
 
     def _load_sim(self, files):
         raw = files.read(_SIM_FILE)
@@ -209,17 +232,19 @@ class App:
 
     def save_sim(self):
         """Keep the emulator's clock and plant across restarts of the process."""
-        data = {"clock_ms": self.clock.now_ms()}
+        now = self.clock.now_ms()
+        data = {"clock_ms": now}
         if self.hal.plant is not None:
             data["plant"] = self.hal.plant.to_state()
         self._sim_files.write(_SIM_FILE, json.dumps(data).encode())
+        self.sim_saved_ms = now
 
     def make_pod(self):
         from pod.core import Pod
         self.boots += 1
         from pod.store import Store
         return Pod(self.hal, self.opts.lot, self.opts.tid, self.opts.fill_pulses,
-                   self.clock.now_ms(), store=Store(self.hal.storage))
+                   self.clock.now_ms(), store=Store(self.hal.storage), occlusion_pulses=self.occlusion_pulses)
 
     def reset_pod(self):
         """A simulated power cycle: the Pod object and its RAM go; the flash files stay."""
@@ -227,6 +252,7 @@ class App:
         gc.collect()
         self.log("power cycle: pod restarting from storage")
         self.pod = self.make_pod()
+        self.clock.resume_at(self.pod.last_ms)
         self.sched.step_now()
         self.save_sim()
 

@@ -49,6 +49,7 @@ class Bench:
             "occlude": self.op_occlude,
             "reset": self.op_reset,
             "beeps": self.op_beeps,
+            "occlusion": self.op_occlusion,
         }
 
     def handle(self, payload):
@@ -119,7 +120,30 @@ class Bench:
     def op_plant(self, req):
         r = self._plant().info()
         r["now_ms"] = self.app.clock.now_ms()
+        r["recorded"] = self._recorded()
+        r["delivered"] = self.app.pod.delivered
         return r
+
+    def _recorded(self):
+        """The firmware's write-ahead delivered counter as persisted (None before the first pulse)."""
+        from pod.store import Store
+        return Store(self.app.hal.storage).load_delivered()
+
+    def op_occlusion(self, req):
+        """Read or set the missed insulin that faults the pod 0x14: "pulses" 60..100 or "units" 3..5."""
+        if "pulses" in req:
+            pulses = _int_field(req, "pulses", config.MIN_OCCLUSION_PULSES, config.MAX_OCCLUSION_PULSES)
+        elif "units" in req:
+            pulses = _int_field(req, "units", 3, 5) * 20
+        else:
+            pulses = None
+        pod = self.app.pod
+        if pulses is not None:
+            pod.occlusion.set_threshold(pulses)
+            self.app.occlusion_pulses = pulses  # a bench reset keeps it
+            pod.save()
+        det = pod.occlusion
+        return {"threshold_pulses": det.threshold, "missed": det.missed, "occluded": det.occluded}
 
     def op_occlude(self, req):
         on = req.get("on")

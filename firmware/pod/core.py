@@ -6,8 +6,12 @@
 
 All state lives in the Pod object (to_state() / restore for the store). Insulin is counted in
 whole pulses, time in integer ms of the scheduler's clock. A refused command (06 reply) changes
-nothing, not even the nonce. The behaviour is specified in protocol/SPEC.md "Pod behaviour".
+nothing, not even the nonce. A message repeated with the same bytes (a retry after a lost reply)
+gets the first reply again and is not carried out twice. The behaviour is specified in
+protocol/SPEC.md "Pod behaviour" and "Restart".
 """
+import binascii
+
 try:
     from micropython import const
 except ImportError:  # CPython: const() is only a compiler hint
@@ -23,7 +27,8 @@ from eros.insulin import table_checksum
 from pod import status
 from pod.alerts import Alerts, check_configs
 from pod.occlusion import OcclusionDetector
-from pod.delivery import Delivery, BOLUS_NORMAL, BOLUS_PRIME, BOLUS_CANNULA
+from pod.delivery import Delivery, BOLUS_NORMAL, BOLUS_PRIME, BOLUS_CANNULA, EV_BOLUS, EV_TEMP, EV_BASAL
+from pod.pulselog import PulseLog, MODE_BASAL, MODE_TEMP, MODE_BOLUS, MODE_EXTENDED
 
 _PAIRING_ADDRESS = const(0xFFFFFFFF)
 _HOUR_MS = const(3600000)
@@ -37,6 +42,10 @@ _CANNULA_PULSES = const(10)
 _BOLUS_TENTH_US = const(200000)           # 2 s per pulse
 _PRIME_TENTH_US = const(100000)           # 1 s per pulse
 _SCREAMER_BEEP = const(6)                 # Beeeeeep when the pod faults
+_MINUTE_MS = const(60000)
+_ACK_BEEP = const(0x0B)                   # beep_options bit 7: BeepBeep when a program is accepted
+_COMPLETION_BEEP = const(0x0B)            # beep_options bit 6: BeepBeep when a program completes
+_REMINDER_BEEP = const(0x04)              # beep_options bits 5..0: Beep every n minutes while it runs
 
 # error codes
 E_ILLEGAL = const(0x07)
@@ -50,6 +59,7 @@ F_EMPTY = const(0x18)
 F_EXPIRED = const(0x1C)
 F_AUTO_OFF = const(0x29)
 F_PIEZO = const(0x37)
+F_STATE_LOST = const(0x3D)   # emulator's choice: no saved state can be trusted after a restart
 
 _NONCE_TYPES = (0x08, 0x11, 0x19, 0x1A, 0x1C, 0x1F)
 _PROG_TYPES = (0x03, 0x08, 0x11, 0x19, 0x1A, 0x1C, 0x1E, 0x1F)
@@ -68,7 +78,7 @@ class Refused(Exception):
 class Pod:
     """One pod, from fill (progress 2) to deactivation (15)."""
 
-    def __init__(self, hal, lot, tid, fill_pulses, now_ms, store=None):
+    def __init__(self, hal, lot, tid, fill_pulses, now_ms, store=None, occlusion_pulses=None):
         self.hal = hal
         self.store = store
         self.lot = lot
@@ -94,16 +104,17 @@ class Pod:
         self.alerts = Alerts(hal.beep)
         self.alerts_due = None
         self.occlusion = OcclusionDetector()
+        self.pulse_log = PulseLog()
+        self.pending = 0          # pulses of the event being carried out (saved before they go)
+        self.last_key = None      # [length, seq, crc32] of the last message answered
+        self.last_reply = ""      # hex of its reply, sent again when the same message comes back
+        self.table_corruption = 0
+        self._remind_ms = now_ms  # program reminders are done up to here
+        self._log_saved = 0       # pulse_log.count when the log was last saved
         if store is not None:
-            saved = store.load()
-            if saved is not None:
-                try:
-                    self.restore(saved)
-                except (KeyError, ValueError, TypeError, IndexError) as e:
-                    # a state this firmware cannot read: start as a fresh pod rather than not at all
-                    hal.log("saved pod state unusable (%s): starting a fresh pod" % e)
-                    self.__init__(hal, lot, tid, fill_pulses, now_ms)
-                    self.store = store
+            self._load(store, now_ms)
+        if occlusion_pulses:  # the command line's threshold wins over the saved one
+            self.occlusion.set_threshold(occlusion_pulses)
 
     # ================================================================ reports
     def reservoir(self):
@@ -127,7 +138,9 @@ class Pod:
                 "delivered": self.delivered, "reservoir": self.reservoir(), "delivery": self.delivery_bits(),
                 "bolus_remaining": self.bolus_remaining(), "fault": self.fault_code,
                 "minutes": status.minutes_since(self.paired_ms, now_ms), "alerts": self.alerts.active_mask(),
-                "last_prog_seq": self.last_prog_seq, "bad_nonces": self.bad_nonces}
+                "last_prog_seq": self.last_prog_seq, "bad_nonces": self.bad_nonces,
+                "pod_ms": self.last_ms, "occlusion_pulses": self.occlusion.threshold,
+                "missed_pulses": self.occlusion.missed, "pulse_log": self.pulse_log.count}
 
     # ================================================================ time
     def step(self, now_ms):
@@ -141,27 +154,69 @@ class Pod:
                 break
             changed = True
             if ev >= 0:
-                n = self.delivery.take(ev, t)
-                while n > 0 and self.fault_code == 0:
-                    self._pulse(t)
-                    n -= 1
-                kind = self.delivery.pop_finished()
-                if kind == BOLUS_PRIME and self.progress == 4:
-                    self.progress = 5
-                elif kind == BOLUS_CANNULA and self.progress == 7:
-                    self.progress = 9 if self.reservoir() <= _RESERVOIR_LOW else 8
-                self._alerts_step(t)  # reservoir triggers follow every pulse
+                self._delivery_event(ev, t)
             elif ev == -1:
                 self._alerts_step(t)
             elif ev == -2:
                 self._timeout(t)
-            else:
+            elif ev == -3:
                 self._fault(F_EXPIRED, t)
+            else:
+                self._remind(t)
         self.last_ms = now_ms
         if changed:
             self._save()
         t, ev = self._next_event()
         return t
+
+    def _delivery_event(self, ev, t):
+        d = self.delivery
+        if ev == EV_BOLUS:
+            mode = MODE_BOLUS if d.immediate_left() > 0 else MODE_EXTENDED
+        else:
+            mode = MODE_TEMP if ev != EV_BASAL else MODE_BASAL
+        had_temp = d.temp is not None
+        n = d.take(ev, t)
+        if n > 0 and self.fault_code == 0:
+            # Save the programs as advanced past this event BEFORE its pulses go: after a power
+            # cut the restored pod never pushes them again (it may lose them: the safe side).
+            self.pending = n
+            self.last_ms = t
+            self._save()
+            while n > 0 and self.fault_code == 0:
+                self._pulse(t, mode)
+                n -= 1
+            self.pending = 0
+        kind = d.pop_finished()
+        if kind == BOLUS_PRIME and self.progress == 4:
+            self.progress = 5
+        elif kind == BOLUS_CANNULA and self.progress == 7:
+            self.progress = 9 if self.reservoir() <= _RESERVOIR_LOW else 8
+        elif kind == BOLUS_NORMAL and self.beep_config[2] & 0x40:
+            self.hal.beep(_COMPLETION_BEEP)
+        if had_temp and d.temp is None and self.beep_config[1] & 0x40:
+            self.hal.beep(_COMPLETION_BEEP)
+        self._alerts_step(t)  # reservoir triggers follow every pulse
+
+    def _reminders(self):
+        """(due ms, None) of the next program reminder beep, or (None, None)."""
+        d = self.delivery
+        best = None
+        for i, start in ((0, d.basal_start if d.basal is not None else None),
+                         (1, d.temp_start if d.temp is not None else None),
+                         (2, d.bolus_start if d.bolus is not None and d.bolus_kind == BOLUS_NORMAL else None)):
+            period = (self.beep_config[i] & 0x3F) * _MINUTE_MS
+            if start is None or not period:
+                continue
+            base = self._remind_ms if self._remind_ms > start else start
+            t = start + ((base - start) // period + 1) * period
+            if best is None or t < best:
+                best = t
+        return best
+
+    def _remind(self, t):
+        self._remind_ms = t
+        self.hal.beep(_REMINDER_BEEP)
 
     def _next_event(self):
         """(due ms, event): delivery events >= 0, -1 alerts, -2 activation timeout, -3 end of life."""
@@ -188,16 +243,22 @@ class Pod:
             if best is None or t < best:
                 best = t
                 ev = -3
+            if self.progress in (8, 9):
+                t = self._reminders()
+                if t is not None and (best is None or t < best):
+                    best = t
+                    ev = -4
         return best, ev
 
-    def _pulse(self, t):
+    def _pulse(self, t, mode):
         if self.reservoir() <= 0:
             self._fault(F_EMPTY, t)
             return
         if self.store is not None:
-            self.store.save_delivered(self.delivered + 1)  # write-ahead: never pushed twice
+            self.store.save_delivered(self.delivered + 1)  # write-ahead: counted before it can go
         pushed = self.hal.pump.pulse()
         self.delivered += 1
+        self.pulse_log.add(pushed, mode, self.reservoir() <= _RESERVOIR_LOW)
         if self.progress == 8 and self.reservoir() <= _RESERVOIR_LOW:
             self.progress = 9
         if self.occlusion.on_pulse(pushed):
@@ -242,6 +303,19 @@ class Pod:
         elif address != self.address:
             return None
         seq = (data[4] >> 2) & 0x0F
+        key = [len(data), seq, binascii.crc32(data) & 0xFFFFFFFF]
+        if key == self.last_key and self.last_reply:
+            # The handset sent this message again (it lost our reply): answer exactly as before,
+            # carry out nothing. Only the last message is kept; the PDM's next one has another seq.
+            self.hal.log("repeated message (seq %d): the first reply again, nothing carried out" % seq)
+            return bytes.fromhex(self.last_reply)
+        reply = self._handle(data, seq, now_ms)
+        self.last_key = key
+        self.last_reply = reply.hex()
+        self._save()  # the reply is kept with the state it answered, across a power loss too
+        return reply
+
+    def _handle(self, data, seq, now_ms):
         try:
             try:
                 blocks = parse_message(data)["blocks"]
@@ -263,7 +337,6 @@ class Pod:
             return self._reply(seq, status.error(r.code, self))
         self.alerts.note_interaction(now_ms)  # auto-off countdowns restart when the PDM is heard
         self._alerts_step(now_ms)
-        self._save()
         return self._reply(seq, self._answer(kind, now_ms))
 
     def _reply(self, seq, block):
@@ -420,12 +493,14 @@ class Pod:
             plan = plan_from_blocks(b, extra)
         except ProtocolError as e:
             raise Refused(E_ILLEGAL, str(e))
+        if extra["beep_options"] > 0xFF:
+            raise Refused(E_ILLEGAL, "beep options 0x%x out of range" % extra["beep_options"])
         src = (encode_block(b) + encode_block(extra)).hex()
         if table == 2:
             kind = BOLUS_PRIME if p == 3 else (BOLUS_CANNULA if p == 6 else BOLUS_NORMAL)
         else:
             kind = BOLUS_NORMAL
-        return (plan, src, kind, b["segment"])
+        return (plan, src, kind, b["segment"], extra["beep_options"])
 
     def _check_nonce(self, cmds, seq):
         """None when the message's nonce is right (or it carries none), else the 06 0x14 reply."""
@@ -448,7 +523,6 @@ class Pod:
         word = resync_word(sent, seq, self.lot, self.tid, seed)
         self.nonce = NonceState(self.lot, self.tid, seed)
         self.hal.log("bad nonce 0x%08x: resync with seed %d" % (sent, seed))
-        self._save()
         return {"type": 0x06, "code": E_NONCE, "word": word}
 
     # ---------------------------------------------------------------- execution
@@ -500,8 +574,15 @@ class Pod:
                     self.hal.beep(bt)
 
     def _program(self, table, prepared, now_ms):
-        plan, src, kind, half_hours = prepared
+        plan, src, kind, half_hours, beeps = prepared
         d = self.delivery
+        if kind == BOLUS_NORMAL:  # this program's completion beep and reminder (1E may change them)
+            cfg = list(self.beep_config)
+            cfg[table] = beeps & 0x7F
+            self.beep_config = tuple(cfg)
+            if beeps & 0x80:
+                self.hal.beep(_ACK_BEEP)
+        self._remind_ms = now_ms
         if table == 0:
             d.start_basal(plan, src, now_ms)
             if self.progress == 5:
@@ -516,9 +597,16 @@ class Pod:
                 self.progress = 7
 
     # ================================================================ persistence
+    def save(self):
+        """Persist the whole pod now (the bench calls it after changing a setting)."""
+        self._save()
+
     def _save(self):
         if self.store is not None:
             self.store.save(self.to_state())
+            if self.pulse_log.count != self._log_saved and not self.pending:
+                self.store.save_words(self.pulse_log.to_words())
+                self._log_saved = self.pulse_log.count
 
     def to_state(self):
         """The whole pod as a JSON-able dict of ints, strings and lists."""
@@ -531,7 +619,49 @@ class Pod:
                 "fault_config": list(self.fault_config), "beep_config": list(self.beep_config),
                 "last_ms": self.last_ms, "delivery": self.delivery.to_state(),
                 "alerts": self.alerts.to_state(), "alerts_due": self.alerts_due,
-                "occlusion": self.occlusion.to_state()}
+                "occlusion": self.occlusion.to_state(), "pending": self.pending,
+                "last": [self.last_key, self.last_reply],
+                "table_corruption": self.table_corruption}
+
+    def _load(self, store, now_ms):
+        """Become the pod of the newest usable saved state (see SPEC.md "Restart")."""
+        recorded = store.load_delivered()
+        hal, lot, tid, fill = self.hal, self.lot, self.tid, self.fill
+        for saved in store.states():
+            try:
+                limit = saved["delivered"] + saved.get("pending", 0)
+                if recorded is not None and recorded > limit:
+                    # pulses went out that this record does not know of: its programs are stale
+                    raise ValueError("%d pulses recorded, the state knows %d" % (recorded, limit))
+                self.restore(saved)
+            except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+                self.hal.log("saved pod state unusable (%s): trying an older one" % e)
+                self.__init__(hal, lot, tid, fill, now_ms)
+                self.store = store
+                continue
+            self._restarted(recorded)
+            return
+        if recorded is not None or store.used():
+            # This pod has delivered insulin but no saved state can be trusted: never start over
+            # as a fresh pod (a full reservoir count, pairing again); stay faulted, deliver nothing.
+            self.hal.log("no usable saved pod state after a restart: faulting 0x%02x" % F_STATE_LOST)
+            self.delivered = recorded or 0
+            self.table_corruption = 1
+            self._fault(F_STATE_LOST, now_ms)
+
+    def _restarted(self, recorded):
+        """After restore(): account for the write-ahead counter; a running bolus is not resumed."""
+        if recorded is not None and recorded > self.delivered:
+            self.delivered = recorded
+        self.pending = 0
+        d = self.delivery
+        if d.bolus is not None:
+            left = d.bolus_left()
+            self.hal.log("restart: the %s was not resumed, %d pulses not delivered"
+                         % ("bolus" if d.bolus_kind == BOLUS_NORMAL else "activation bolus", left))
+            d.cancel(4)  # keeps its undelivered pulses for bolus_remaining
+        if self.progress == 8 and self.reservoir() <= _RESERVOIR_LOW:
+            self.progress = 9
 
     def restore(self, s):
         """Become the pod saved by to_state() (raises KeyError/ValueError on a malformed state)."""
@@ -556,6 +686,21 @@ class Pod:
         self.alerts = Alerts.from_state(self.hal.beep, s["alerts"])
         self.alerts_due = s["alerts_due"]
         self.occlusion = OcclusionDetector.from_state(s["occlusion"])
+        self.pending = s.get("pending", 0)
+        self.pulse_log = PulseLog()
+        if self.store is not None:
+            words = self.store.load_words()
+            if words is not None:
+                try:
+                    self.pulse_log = PulseLog.from_words(words)
+                except ValueError:
+                    self.hal.log("pulse log record unusable: the pulse log starts empty")
+        last = s.get("last") or [None, ""]
+        self.last_key = last[0]
+        self.last_reply = last[1]
+        self.table_corruption = s.get("table_corruption", 0)
+        self._remind_ms = self.last_ms
+        self._log_saved = self.pulse_log.count
 
 
 def _plan_from_src(src):

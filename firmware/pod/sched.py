@@ -120,7 +120,15 @@ class Scheduler:
 
     async def _ticker(self):
         clock = self.app.clock
+        # sim.json (the clock) is saved every SIM_SAVE_MS of pod time, at most once a real second,
+        # so a SIGKILL of an idle pod loses little time (SPEC.md section 8)
+        save_every = max(config.SIM_SAVE_MS, 1000 * clock.speed)
         while True:
+            if clock.now_ms() - self.app.sim_saved_ms >= save_every:
+                try:
+                    self.app.save_sim()
+                except OSError as e:
+                    self.app.log("cannot save sim.json: %s" % e)
             d = self.deadline
             wait = config.MAX_SLEEP_MS if d is None else min(clock.wait_ms(d), config.MAX_SLEEP_MS)
             if wait > 0:

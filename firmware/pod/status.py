@@ -15,6 +15,8 @@ RSSI = const(32)            # the PDM accepts 30..59 (a real pod: gain 2, RSSI 3
 RESERVOIR_EXACT_MAX = const(1000)   # 50 U: exact reservoir reports at or below it
 RESERVOIR_ABOVE = const(0x3FF)      # "above 50 U"
 _MINUTE_MS = const(60000)
+_LOG_PAGE = const(50)       # pulse-log entries per 0E 0x50 / 0x51 reply
+_PLUS_ENTRIES = const(60)   # 0E 0x03 "pulse log plus": up to 0x3c entries
 
 
 def minutes_since(start_ms, now_ms):
@@ -70,7 +72,7 @@ def detailed(pod, now_ms):
             "fault_minutes": min(minutes_since(pod.paired_ms, pod.fault_ms), 0xFFFF) if faulted else 0,
             "reservoir": reservoir_field(pod.reservoir()),
             "minutes": min(minutes_since(pod.paired_ms, now_ms), 0xFFFF),
-            "alerts": pod.alerts.active_mask(), "table_fault": 0, "table_corruption": 0,
+            "alerts": pod.alerts.active_mask(), "table_fault": 0, "table_corruption": pod.table_corruption,
             "occlusion_type": 1 if pod.fault_code == 0x14 else 0,
             "bolus_in_progress": pod.bolus_at_fault if faulted else 0,
             "progress_at_fault": pod.progress_at_fault if faulted else 0,
@@ -91,7 +93,7 @@ def _fault_minutes(pod):
 
 
 def pod_info(pod, info_type, now_ms):
-    """02 PodInfoResponse for 0E type info_type (the pod keeps no pulse log: logs come back empty)."""
+    """02 PodInfoResponse for 0E type info_type (pulse logs from pod.pulse_log, pod/pulselog.py)."""
     if info_type == 0x01:
         return triggered_alerts(pod)
     if info_type == 0x02:
@@ -99,7 +101,7 @@ def pod_info(pod, info_type, now_ms):
     if info_type == 0x03:
         return {"type": 0x02, "subtype": 0x03, "fault_code": pod.fault_code,
                 "fault_minutes": _fault_minutes(pod), "minutes": min(minutes_since(pod.paired_ms, now_ms), 0xFFFF),
-                "entry_size": 4, "max_entries": 0x3C, "entries": []}
+                "entry_size": 4, "max_entries": _PLUS_ENTRIES, "entries": pod.pulse_log.last(_PLUS_ENTRIES)}
     if info_type == 0x05:
         d = pod.setup_date
         return {"type": 0x02, "subtype": 0x05, "fault_code": pod.fault_code,
@@ -109,6 +111,8 @@ def pod_info(pod, info_type, now_ms):
         return {"type": 0x02, "subtype": 0x06, "data": b"\x01\x00\x3f\xa8"}
     if info_type == 0x46:
         return {"type": 0x02, "subtype": 0x46, "data": bytes(0x7B)}
+    log = pod.pulse_log
     if info_type == 0x50:
-        return {"type": 0x02, "subtype": 0x50, "last_index": 0, "entries": []}
-    return {"type": 0x02, "subtype": 0x51, "count": 0, "entries": []}
+        return {"type": 0x02, "subtype": 0x50, "last_index": log.last_index(), "entries": log.last(_LOG_PAGE)}
+    earlier = log.before_last(_LOG_PAGE, _LOG_PAGE)
+    return {"type": 0x02, "subtype": 0x51, "count": len(earlier), "entries": earlier}

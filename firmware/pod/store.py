@@ -1,10 +1,12 @@
 """Persistent pod state over hal.storage: CRC-protected records in A/B slots.
 
-Two independent record pairs:
+Three independent record pairs:
 * the full state (a JSON dict) in "state.a" / "state.b";
 * the write-ahead delivered-pulse counter in "dlv.a" / "dlv.b", written BEFORE each pulse is
   pushed, so a power cut can over-count by one pulse but never forget one that was delivered
-  (the pod never re-delivers insulin it cannot account for).
+  (the pod never re-delivers insulin it cannot account for);
+* the pulse log (pod/pulselog.py) in "plog.a" / "plog.b": big-endian u32 words, kept apart so
+  that the frequent state records stay small (a 192 KB heap).
 Each save writes the slot NOT holding the newest valid record, so a torn or corrupt write never
 destroys the last good one; load returns the valid record with the highest sequence number and
 never raises on garbage (missing, empty, truncated, bit-flipped, foreign data).
@@ -25,12 +27,14 @@ _MAGIC = b"EP"
 _VERSION = const(1)
 _KIND_STATE = const(1)
 _KIND_DELIVERED = const(2)
+_KIND_LOG = const(3)
 _HEADER = ">2sBBIII"
 _HEADER_LEN = const(16)
 _CRC_SPAN = const(12)       # header bytes covered by the CRC (all but the CRC itself)
 _SEQ_MAX = const(0xFFFFFFFF)
 STATE_NAMES = ("state.a", "state.b")
 DELIVERED_NAMES = ("dlv.a", "dlv.b")
+LOG_NAMES = ("plog.a", "plog.b")
 
 
 def encode_record(kind, seq, payload):
@@ -110,19 +114,37 @@ class Store:
     """Pod state and write-ahead delivered counter over a hal.storage object."""
 
     def __init__(self, storage):
+        self._storage = storage
         self._state = _Pair(storage, STATE_NAMES, _KIND_STATE)
         self._delivered = _Pair(storage, DELIVERED_NAMES, _KIND_DELIVERED)
+        self._log = _Pair(storage, LOG_NAMES, _KIND_LOG)
 
     def load(self):
         """Newest valid saved state dict, or None when there is none."""
+        states = self.states()
+        return states[0] if states else None
+
+    def states(self):
+        """Every valid saved state dict, newest first (at most two: the A/B slots)."""
+        out = []
         for _, payload in self._state.records():
             try:
                 state = json.loads(payload)
             except Exception:  # CRC passed but not JSON: skip to the older record
                 continue
             if isinstance(state, dict):
-                return state
-        return None
+                out.append(state)
+        return out
+
+    def used(self):
+        """True when any record file exists, valid or not (this pod has run before)."""
+        for name in STATE_NAMES + DELIVERED_NAMES:
+            try:
+                if self._storage.read(name) is not None:
+                    return True
+            except Exception:  # unreadable: it exists but cannot be trusted
+                return True
+        return False
 
     def save(self, state):
         """Save a JSON-able dict as the newest record (storage errors propagate)."""
@@ -143,7 +165,22 @@ class Store:
             raise ValueError("Delivered total %r must be 0..2^32-1 pulses." % (total_pulses,))
         self._delivered.write(struct.pack(">I", total_pulses))
 
+    def load_words(self):
+        """Newest valid pulse-log record as a list of u32 words, or None."""
+        for _, payload in self._log.records():
+            if len(payload) % 4 == 0:
+                return list(struct.unpack(">%dI" % (len(payload) // 4), payload))
+        return None
+
+    def save_words(self, words):
+        """Save a list of u32 words (the pulse log's state) as the newest record."""
+        for w in words:
+            if not isinstance(w, int) or not 0 <= w <= _SEQ_MAX:
+                raise ValueError("Pulse-log word %r must be 0..2^32-1." % (w,))
+        self._log.write(struct.pack(">%dI" % len(words), *words))
+
     def erase(self):
         """Remove every record (a deactivated pod starts clean)."""
         self._state.erase()
         self._delivered.erase()
+        self._log.erase()

@@ -46,6 +46,12 @@ class RealClock:
             self._last = t
         return self._now
 
+    def resume_at(self, ms):
+        """Move the clock forward to ms if it is behind (the pod saved a later time)."""
+        self.now_ms()
+        if ms > self._now:
+            self._now = ms
+
     def wait_ms(self, deadline_ms):
         """Real milliseconds to sleep until the pod clock reaches deadline_ms (0 when due)."""
         left = deadline_ms - self.now_ms()
@@ -70,6 +76,11 @@ class VirtualClock:
         if ms < self._now:
             raise ValueError("the virtual clock cannot go back (%d ms < %d ms)" % (ms, self._now))
         self._now = ms
+
+    def resume_at(self, ms):
+        """Move the clock forward to ms if it is behind (the pod saved a later time)."""
+        if ms > self._now:
+            self._now = ms
 
     def advance_ms(self, ms):
         self.set_ms(self._now + ms)
