@@ -18,7 +18,7 @@ help:
 	@echo "make run        start an emulated pod and a handset session against it"
 	@echo "make pod        start the emulated pod alone (POD_ARGS='--help' lists options)"
 	@echo "make test       all checks and tests (creates .venv on first use)"
-	@echo "make check      type-check the firmware and compile it with mpy-cross"
+	@echo "make check      type-check firmware (MicroPython rp2 stubs) and handset; compile the firmware with mpy-cross"
 	@echo "make bench      benchmarks (virtual-time throughput, heap use)"
 	@echo "make soak       long soaks: thousands of power cuts, long fuzz runs"
 	@echo "make hil PORT=/dev/ttyACM0   the system tests against a real Pico"
@@ -39,6 +39,7 @@ pod: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/pyright --project firmware/pyrightconfig.json
+	$(BIN)/pyright --project host/pyrightconfig.json
 
 mpy: $(STAMP)
 	rm -rf $(MPY_BUILD) && mkdir -p $(MPY_BUILD)

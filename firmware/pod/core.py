@@ -43,6 +43,7 @@ _BOLUS_TENTH_US = const(200000)           # 2 s per pulse
 _PRIME_TENTH_US = const(100000)           # 1 s per pulse
 _SCREAMER_BEEP = const(6)                 # Beeeeeep when the pod faults
 _MINUTE_MS = const(60000)
+_CHECKPOINT_MS = const(600000)            # pod time is saved at least every 10 min (SPEC.md 8)
 _ACK_BEEP = const(0x0B)                   # beep_options bit 7: BeepBeep when a program is accepted
 _COMPLETION_BEEP = const(0x0B)            # beep_options bit 6: BeepBeep when a program completes
 _REMINDER_BEEP = const(0x04)              # beep_options bits 5..0: Beep every n minutes while it runs
@@ -106,11 +107,13 @@ class Pod:
         self.occlusion = OcclusionDetector()
         self.pulse_log = PulseLog()
         self.pending = 0          # pulses of the event being carried out (saved before they go)
+        self.pending_ev = -1      # and its delivery event (EV_*)
         self.last_key = None      # [length, seq, crc32] of the last message answered
         self.last_reply = ""      # hex of its reply, sent again when the same message comes back
         self.table_corruption = 0
         self._remind_ms = now_ms  # program reminders are done up to here
         self._log_saved = 0       # pulse_log.count when the log was last saved
+        self._saved_ms = now_ms   # pod time of the last saved state
         if store is not None:
             self._load(store, now_ms)
         if occlusion_pulses:  # the command line's threshold wins over the saved one
@@ -161,8 +164,11 @@ class Pod:
                 self._timeout(t)
             elif ev == -3:
                 self._fault(F_EXPIRED, t)
-            else:
+            elif ev == -4:
                 self._remind(t)
+            else:
+                self.last_ms = t  # checkpoint: the pod time is saved
+                self._save()
         self.last_ms = now_ms
         if changed:
             self._save()
@@ -181,12 +187,16 @@ class Pod:
             # Save the programs as advanced past this event BEFORE its pulses go: after a power
             # cut the restored pod never pushes them again (it may lose them: the safe side).
             self.pending = n
+            self.pending_ev = ev
             self.last_ms = t
             self._save()
             while n > 0 and self.fault_code == 0:
-                self._pulse(t, mode)
-                n -= 1
+                if self._pulse(t, mode):
+                    n -= 1
+            if n > 0 and ev == EV_BOLUS:
+                d.undelivered += n  # a fault stopped the event: its bolus pulses were not given
             self.pending = 0
+            self.pending_ev = -1
         kind = d.pop_finished()
         if kind == BOLUS_PRIME and self.progress == 4:
             self.progress = 5
@@ -248,12 +258,18 @@ class Pod:
                 if t is not None and (best is None or t < best):
                     best = t
                     ev = -4
+        if self.store is not None and self.progress < 15:
+            t = self._saved_ms + _CHECKPOINT_MS  # a restart loses at most this much pod time
+            if best is None or t < best:
+                best = t
+                ev = -5
         return best, ev
 
     def _pulse(self, t, mode):
+        """One commanded stroke; False when the pod faulted instead (empty reservoir)."""
         if self.reservoir() <= 0:
             self._fault(F_EMPTY, t)
-            return
+            return False
         if self.store is not None:
             self.store.save_delivered(self.delivered + 1)  # write-ahead: counted before it can go
         pushed = self.hal.pump.pulse()
@@ -263,6 +279,7 @@ class Pod:
             self.progress = 9
         if self.occlusion.on_pulse(pushed):
             self._fault(F_OCCLUDED, t)
+        return True
 
     def _alerts_step(self, t):
         self.alerts_due = self.alerts.step(t, self.reservoir() if self.paired_ms is not None else None)
@@ -296,19 +313,20 @@ class Pod:
         now_ms = self.last_ms
         if len(data) < 10 or crc16(data[:-2]) != (data[-2] << 8 | data[-1]):
             return None
+        seq = (data[4] >> 2) & 0x0F
+        key = [len(data), seq, binascii.crc32(data) & 0xFFFFFFFF]
+        if key == self.last_key and self.last_reply:
+            # The handset sent this message again (it lost our reply): answer exactly as before,
+            # carry out nothing (a retried 03 too, though its pairing address is no longer ours).
+            # Only the last message is kept; the PDM's next one has another seq.
+            self.hal.log("repeated message (seq %d): the first reply again, nothing carried out" % seq)
+            return bytes.fromhex(self.last_reply)
         address = (data[0] << 24) | (data[1] << 16) | (data[2] << 8) | data[3]
         if self.progress == 2 and self.paired_ms is None:
             if address != _PAIRING_ADDRESS:
                 return None
         elif address != self.address:
             return None
-        seq = (data[4] >> 2) & 0x0F
-        key = [len(data), seq, binascii.crc32(data) & 0xFFFFFFFF]
-        if key == self.last_key and self.last_reply:
-            # The handset sent this message again (it lost our reply): answer exactly as before,
-            # carry out nothing. Only the last message is kept; the PDM's next one has another seq.
-            self.hal.log("repeated message (seq %d): the first reply again, nothing carried out" % seq)
-            return bytes.fromhex(self.last_reply)
         reply = self._handle(data, seq, now_ms)
         self.last_key = key
         self.last_reply = reply.hex()
@@ -603,6 +621,7 @@ class Pod:
 
     def _save(self):
         if self.store is not None:
+            self._saved_ms = self.last_ms
             self.store.save(self.to_state())
             if self.pulse_log.count != self._log_saved and not self.pending:
                 self.store.save_words(self.pulse_log.to_words())
@@ -619,7 +638,7 @@ class Pod:
                 "fault_config": list(self.fault_config), "beep_config": list(self.beep_config),
                 "last_ms": self.last_ms, "delivery": self.delivery.to_state(),
                 "alerts": self.alerts.to_state(), "alerts_due": self.alerts_due,
-                "occlusion": self.occlusion.to_state(), "pending": self.pending,
+                "occlusion": self.occlusion.to_state(), "pending": self.pending, "pending_ev": self.pending_ev,
                 "last": [self.last_key, self.last_reply],
                 "table_corruption": self.table_corruption}
 
@@ -651,15 +670,21 @@ class Pod:
 
     def _restarted(self, recorded):
         """After restore(): account for the write-ahead counter; a running bolus is not resumed."""
+        planned = self.delivered + self.pending  # what the saved event was about to deliver
         if recorded is not None and recorded > self.delivered:
             self.delivered = recorded
+        # pulses of a cut bolus event that never went out count as not delivered
+        lost = planned - self.delivered if self.pending_ev == EV_BOLUS else 0
         self.pending = 0
+        self.pending_ev = -1
         d = self.delivery
         if d.bolus is not None:
-            left = d.bolus_left()
             self.hal.log("restart: the %s was not resumed, %d pulses not delivered"
-                         % ("bolus" if d.bolus_kind == BOLUS_NORMAL else "activation bolus", left))
+                         % ("bolus" if d.bolus_kind == BOLUS_NORMAL else "activation bolus",
+                            d.bolus_left() + max(lost, 0)))
             d.cancel(4)  # keeps its undelivered pulses for bolus_remaining
+        if lost > 0:
+            d.undelivered += lost
         if self.progress == 8 and self.reservoir() <= _RESERVOIR_LOW:
             self.progress = 9
 
@@ -687,6 +712,7 @@ class Pod:
         self.alerts_due = s["alerts_due"]
         self.occlusion = OcclusionDetector.from_state(s["occlusion"])
         self.pending = s.get("pending", 0)
+        self.pending_ev = s.get("pending_ev", -1)
         self.pulse_log = PulseLog()
         if self.store is not None:
             words = self.store.load_words()
@@ -701,6 +727,7 @@ class Pod:
         self.table_corruption = s.get("table_corruption", 0)
         self._remind_ms = self.last_ms
         self._log_saved = self.pulse_log.count
+        self._saved_ms = self.last_ms
 
 
 def _plan_from_src(src):

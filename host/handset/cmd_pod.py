@@ -82,10 +82,10 @@ def common_options(json_flag: bool = True) -> Callable[[F], F]:
                     **kwargs: Any) -> Any:
             # Each option may also be given before the command name (`handset --port URL status`).
             top = click.get_current_context().find_root().params
-            port = port or top.get("port") or DEFAULT_PORT
+            url: str = port or top.get("port") or DEFAULT_PORT
             state = state or top.get("state")
             trace = trace or top.get("trace")
-            opts = Options(port, Path(state) if state else _default_state(), trace, as_json)
+            opts = Options(url, Path(state) if state else _default_state(), trace, as_json)
             return guarded(opts.out, lambda: journal_faults(opts, lambda: func(*args, opts=opts, **kwargs)))
 
         wrapped: Any = wrapper

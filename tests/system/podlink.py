@@ -163,7 +163,7 @@ class PodProcess:
         env = dict(os.environ)
         env["MICROPYPATH"] = micropypath or DEFAULT_MICROPYPATH
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log,  # tracebacks go to stdout
                                      stderr=self._log, env=env, cwd=str(ROOT))
         self._ready_text = ready_text
 
