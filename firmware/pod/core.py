@@ -31,6 +31,7 @@ from pod.delivery import Delivery, BOLUS_NORMAL, BOLUS_PRIME, BOLUS_CANNULA, EV_
 from pod.pulselog import PulseLog, MODE_BASAL, MODE_TEMP, MODE_BOLUS, MODE_EXTENDED
 
 _PAIRING_ADDRESS = const(0xFFFFFFFF)
+_GET_STATUS = const(0x0E)                  # the one request that changes nothing
 _HOUR_MS = const(3600000)
 _PAIRING_TIMEOUT_MS = const(7200000)      # > 2 h from progress 2 to 3 -> 14
 _SETUP_TIMEOUT_MS = const(3600000)        # > 1 h from progress 3 to 8 -> 14
@@ -315,7 +316,7 @@ class Pod:
             return None
         seq = (data[4] >> 2) & 0x0F
         key = [len(data), seq, binascii.crc32(data) & 0xFFFFFFFF]
-        if key == self.last_key and self.last_reply:
+        if key == self.last_key and self.last_reply and data[6] != _GET_STATUS:
             # The handset sent this message again (it lost our reply): answer exactly as before,
             # carry out nothing (a retried 03 too, though its pairing address is no longer ours).
             # Only the last message is kept; the PDM's next one has another seq.
@@ -328,9 +329,12 @@ class Pod:
         elif address != self.address:
             return None
         reply = self._handle(data, seq, now_ms)
-        self.last_key = key
-        self.last_reply = reply.hex()
-        self._save()  # the reply is kept with the state it answered, across a power loss too
+        if data[6] != _GET_STATUS:
+            # Only a command is kept for a repeat: a status request is answered afresh each time,
+            # and it must not push out the command a retry may still bring.
+            self.last_key = key
+            self.last_reply = reply.hex()
+            self._save()  # the reply is kept with the state it answered, across a power loss too
         return reply
 
     def _handle(self, data, seq, now_ms):

@@ -52,6 +52,7 @@ class PowerRig:
     def kill(self) -> None:
         self.proc.proc.kill()                         # SIGKILL: no chance to save anything
         self.proc.proc.wait(timeout=5)
+        self.proc.stop()                              # releases its log file: a soak restarts thousands of times
         self.link.close()
 
     def wait_pod(self, pod_ms: int) -> None:
