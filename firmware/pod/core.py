@@ -132,9 +132,10 @@ class Pod:
         return self.delivery.bits()
 
     def bolus_remaining(self):
-        if self.delivery.bolus is not None:
-            return self.delivery.bolus_left()
-        return self.delivery.undelivered
+        d = self.delivery
+        if d.bolus is not None:
+            return d.bolus_left() + d.missed
+        return d.undelivered
 
     def info(self, now_ms):
         """A summary for the bench and logs."""
@@ -199,6 +200,10 @@ class Pod:
             self.pending = 0
             self.pending_ev = -1
         kind = d.pop_finished()
+        if kind >= 0 or (d.bolus is None and d.missed):
+            # the bolus is over (done, or stopped by a fault): its blocked pulses were not given
+            d.undelivered += d.missed
+            d.missed = 0
         if kind == BOLUS_PRIME and self.progress == 4:
             self.progress = 5
         elif kind == BOLUS_CANNULA and self.progress == 7:
@@ -274,7 +279,10 @@ class Pod:
         if self.store is not None:
             self.store.save_delivered(self.delivered + 1)  # write-ahead: counted before it can go
         pushed = self.hal.pump.pulse()
-        self.delivered += 1
+        if pushed:
+            self.delivered += 1  # counted as delivered only when the mechanism says it went
+        elif mode == MODE_BOLUS or mode == MODE_EXTENDED:
+            self.delivery.missed += 1  # reported as not delivered when the bolus ends
         self.pulse_log.add(pushed, mode, self.reservoir() <= _RESERVOIR_LOW)
         if self.progress == 8 and self.reservoir() <= _RESERVOIR_LOW:
             self.progress = 9
@@ -677,6 +685,16 @@ class Pod:
         planned = self.delivered + self.pending  # what the saved event was about to deliver
         if recorded is not None and recorded > self.delivered:
             self.delivered = recorded
+        position = self.hal.pump.position()
+        if position is not None and position == self.delivered - 1:
+            # The mechanism tells where the plunger stands: the stroke in flight at the power cut
+            # never went. Without that reading the count stays one ahead (the safe side).
+            self.hal.log("restart: the pulse in flight at the power loss was not delivered")
+            self.delivered = position
+        elif position is not None and position != self.delivered:
+            self.hal.log("restart: the mechanism reads %d pulses, the pod recorded %d" % (position, self.delivered))
+        if self.store is not None and recorded is not None and recorded != self.delivered:
+            self.store.save_delivered(self.delivered)
         # pulses of a cut bolus event that never went out count as not delivered
         lost = planned - self.delivered if self.pending_ev == EV_BOLUS else 0
         self.pending = 0

@@ -41,6 +41,7 @@ class Delivery:
         self.bolus_start = 0
         self.bolus_kind = BOLUS_NORMAL
         self.undelivered = 0   # pulses left of the last bolus that was cancelled or stopped
+        self.missed = 0        # bolus pulses of the running bolus the mechanism could not push
         self.finished = -1     # bolus kind of a bolus that just completed, -1 = none
 
     # ---- programs
@@ -64,11 +65,13 @@ class Delivery:
         self.bolus_start = now_ms
         self.bolus_kind = kind
         self.undelivered = 0
+        self.missed = 0
 
     def cancel(self, bits):
         """Stop the programs of the 1F bits (4 bolus, 2 temp, 1 basal; basal also ends a temp)."""
         if bits & 4 and self.bolus is not None:
-            self.undelivered = self.bolus_left()
+            self.undelivered = self.bolus_left() + self.missed
+            self.missed = 0
             self.bolus = None
             self.bolus_src = None
         if bits & 3:
@@ -182,12 +185,13 @@ class Delivery:
         return {"basal": self.basal_src, "basal_start": self.basal_start,
                 "temp": self.temp_src, "temp_start": self.temp_start, "temp_end": self.temp_end,
                 "bolus": self.bolus_src, "bolus_start": self.bolus_start, "bolus_kind": self.bolus_kind,
-                "undelivered": self.undelivered}
+                "undelivered": self.undelivered, "missed": self.missed}
 
     def restore(self, state, make_plan, upto_ms):
         """Rebuild from to_state(): make_plan(src) -> PulsePlan; pulses due up to upto_ms are
         taken as already carried out (they were, before the state was saved)."""
         self.undelivered = state["undelivered"]
+        self.missed = state.get("missed", 0)
         src = state["basal"]
         if src:
             p = make_plan(src)

@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
 
-from pod.alerts import Alerts, check_configs  # noqa: E402
+from pod.alerts import Alerts, check_configs
 
 MIN = 60_000
 HOUR = 60 * MIN

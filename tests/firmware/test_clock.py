@@ -1,14 +1,11 @@
 """Clocks of the pod (firmware/pod/hal/clock.py): wrap-proof real time, speed-up, virtual time."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
 
-from pod.hal.clock import RealClock, VirtualClock  # noqa: E402
+from pod.hal.clock import RealClock, VirtualClock
 
 PERIOD = 1 << 30  # the Pico's ticks_ms period
 

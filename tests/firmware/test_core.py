@@ -2,23 +2,17 @@
 nothing, nonce resync with the real vectors, the real activation replayed, exact pulse counts."""
 from __future__ import annotations
 
-import sys
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-for p in (ROOT / "firmware", ROOT / "protocol", ROOT / "tests" / "system"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
-from eros.blocks import encode_block  # noqa: E402
-from eros.crc import crc16  # noqa: E402
-from eros.message import build_message, parse_message  # noqa: E402
-from eros.nonce import NonceState, resync_word  # noqa: E402
-from eros import insulin  # noqa: E402
-from pdm_driver import InProcessPod, Pdm, activate, alert  # noqa: E402
+from eros.blocks import encode_block
+from eros.crc import crc16
+from eros.message import build_message, parse_message
+from eros.nonce import NonceState, resync_word
+from eros import insulin
+from system.pdm_driver import InProcessPod, Pdm, activate, alert
 
 S = 1000
 MIN = 60 * S

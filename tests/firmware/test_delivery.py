@@ -2,18 +2,12 @@
 runs, the order of simultaneous events, cancels, and exact pulse counts."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-for p in (ROOT / "firmware", ROOT / "protocol"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
-from eros import insulin  # noqa: E402
-from eros.blocks import decode_blocks, encode_block  # noqa: E402
-from eros.plan import plan_from_blocks  # noqa: E402
-from pod.delivery import BOLUS_NORMAL, BOLUS_PRIME, EV_BASAL, EV_BOLUS, EV_TEMP, Delivery  # noqa: E402
+from eros import insulin
+from eros.blocks import decode_blocks, encode_block
+from eros.plan import plan_from_blocks
+from pod.delivery import BOLUS_NORMAL, BOLUS_PRIME, EV_BASAL, EV_BOLUS, EV_TEMP, Delivery
 
 S = 1000
 MIN = 60 * S

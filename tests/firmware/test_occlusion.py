@@ -3,14 +3,11 @@ from __future__ import annotations
 
 import heapq
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
 
-from pod.occlusion import DEFAULT_THRESHOLD, OcclusionDetector  # noqa: E402
+from pod.occlusion import DEFAULT_THRESHOLD, OcclusionDetector
 
 SECOND = 1000
 HOUR = 3600 * SECOND

@@ -1,14 +1,11 @@
 """The simulated pump mechanism (firmware/pod/hal/plant.py)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
 
-from pod.hal.plant import Plant  # noqa: E402
+from pod.hal.plant import Plant
 
 
 def test_pulses_move_insulin_from_the_reservoir() -> None:

@@ -2,19 +2,13 @@
 pod's bytes where a capture exists, and round-tripped through the codec otherwise."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-for p in (ROOT / "firmware", ROOT / "protocol", ROOT / "tests" / "system"):
-    if str(p) not in sys.path:
-        sys.path.insert(0, str(p))
 
-from eros.blocks import decode_blocks, encode_block  # noqa: E402
-from pdm_driver import InProcessPod, Pdm, activate  # noqa: E402
-from pod import status  # noqa: E402
+from eros.blocks import decode_blocks, encode_block
+from system.pdm_driver import InProcessPod, Pdm, activate
+from pod import status
 
 MIN = 60_000
 

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import struct
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "firmware"))
 
-from pod.store import DELIVERED_NAMES, STATE_NAMES, Store, decode_record, encode_record  # noqa: E402
+from pod.store import DELIVERED_NAMES, STATE_NAMES, Store, decode_record, encode_record
 
 STATE_1 = {"progress": 8, "delivered": 120, "alerts": [None, [1, 2, 3]], "lot": 41847, "name": "pod"}
 STATE_2 = {"progress": 9, "delivered": 3000, "alerts": [], "lot": 41847, "name": "pod"}

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import select
 import socket
-import sys
 import threading
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # makes tests/system importable as `system`
-
-from eros.link import CH_MESSAGE, Deframer, frame  # noqa: E402
-from system.nullmodem import NullModem  # noqa: E402
-from system.podlink import PodProcess, free_port  # noqa: E402
+from eros.link import CH_MESSAGE, Deframer, frame
+from system.nullmodem import NullModem
+from system.podlink import PodProcess, free_port
 
 
 class ScriptedPod:

@@ -76,7 +76,7 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
     rng = random.Random(seed)
     rigs = 0
     rig = None
-    figures = {"kills": 0, "mid_bolus": 0, "lost_in_flight": 0, "pods": 0}
+    figures = {"kills": 0, "mid_bolus": 0, "pods": 0}
 
     def new_pod() -> PowerRig:
         nonlocal rigs
@@ -88,16 +88,12 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
         return r
 
     rig = new_pod()
-    before = rig.plant()
-    gap = before["recorded"] - before["pushed"]
     for i in range(kills):
         try:
             status = rig.pdm.status()
             if status["minutes"] > 70 * 60 or status["reservoir"] != 0x3FF:
                 rig.kill()
                 rig = new_pod()                      # this pod's life or insulin is nearly over
-                before = rig.plant()
-                gap = before["recorded"] - before["pushed"]
             bolus = None
             if rng.random() < 0.7:
                 size = rng.randrange(10, 60)
@@ -114,16 +110,19 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
             # nothing physical or recorded forgotten; each kill loses at most the pulse in flight
             assert after["pushed"] >= before["pushed"], "the mechanism's pushed count went back"
             assert after["recorded"] >= before["recorded"], "the firmware forgot recorded pulses"
-            new_gap = after["recorded"] - after["pushed"]
-            assert gap <= new_gap <= gap + 1, (
-                f"write-ahead bound broken: recorded - pushed went from {gap} to {new_gap} "
-                f"(pushed {after['pushed']}, recorded {after['recorded']})")
-            figures["lost_in_flight"] += new_gap - gap
-            gap = new_gap
+            # before the kill the write-ahead counter may be one ahead (a pulse in flight); the
+            # restarted pod settles that pulse from the mechanism's position: exact again
+            assert before["pushed"] <= before["recorded"] <= before["pushed"] + 1, f"write-ahead bound: {before}"
+            assert after["recorded"] == after["pushed"], (
+                f"after the restart the pod records {after['recorded']} pulses, the mechanism pushed {after['pushed']}")
             info = rig.link.bench_ok({"op": "info"})["pod"]
             assert info["address"] == ADDR and info["fault"] == 0, info
             status = rig.pdm.status()
             assert status["type"] == 0x1D and status["progress"] in (8, 9), status
+            pushed_since = rig.plant()["pushed"]   # the pod keeps delivering in real time
+            assert after["pushed"] <= status["pulses_delivered"] <= pushed_since, (
+                f"the status says {status['pulses_delivered']} pulses went in, the mechanism pushed "
+                f"{after['pushed']}..{pushed_since}")
             assert status["delivery"] & 0x0C == 0, f"a bolus is running after the restart: {status}"
             assert status["delivery"] & 1, f"the basal is not running after the restart: {status}"
             if bolus is not None:
@@ -145,8 +144,8 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
             reply = rig.pdm.command([{"type": 0x1F, "nonce": 0, "beep_type": 0, "cancel": 2}], resync=False)
             assert reply["type"] == 0x1D, f"the pod refused the PDM's next nonce after the restart: {reply}"
             assert rig.pdm.resyncs == 0
-            gap_check = rig.plant()
-            assert gap_check["recorded"] - gap_check["pushed"] == gap, "recorded and pushed drifted apart"
+            check = rig.plant()
+            assert check["pushed"] <= check["recorded"] <= check["pushed"] + 1, f"write-ahead bound: {check}"
         except AssertionError as e:
             raise AssertionError(f"POWER_SEED={seed} kill #{i}: {e}") from e
     # after the last restart delivery goes on
@@ -159,7 +158,7 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
 def _record(report: SafetyReport, name: str, seed: int, f: dict) -> None:
     report.record("power loss", name,
                   f"seed {seed}: {f['kills']} SIGKILLs survived ({f['mid_bolus']} mid-bolus, "
-                  f"{f['lost_in_flight']} pulses lost in flight, {f['pods']} pod(s))")
+                  f"{f['pods']} pod(s); recorded == pushed after every restart)")
 
 
 def test_sigkill_during_delivery(start_pod, tmp_path, safety_report: SafetyReport):

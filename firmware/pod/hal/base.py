@@ -6,6 +6,8 @@
 # hal (handed to pod.core.Pod):
 #   hal.pump.pulse() -> bool     one 0.05 U stroke; True when insulin was pushed, False when the
 #                                mechanism could not move (occluded line, empty reservoir).
+#   hal.pump.position()          pulses pushed since the fill as the mechanism reads it, or None
+#                                when it cannot tell (used once, after a power loss).
 #   hal.plant                    unix only: the simulated mechanism (hal/plant.py): .pushed,
 #                                .reservoir_pulses, .occluded, .set_occluded(on). None on rp2.
 #   hal.beep(beep_type)          sound beep pattern beep_type (0..15, SPEC.md block 0x1e).

@@ -42,6 +42,10 @@ class Plant:
         self.record()
         return moved
 
+    def position(self):
+        """Where the plunger stands, in pulses pushed since the fill (an absolute encoder's reading)."""
+        return self.pushed
+
     def set_occluded(self, on):
         # A blocked line holds nothing back for later: when it clears, no stored-up bolus goes in.
         self.occluded = bool(on)

@@ -41,6 +41,10 @@ class StepPump:
         time.sleep_us(STEP_US)  # let the encoder settle before reading it
         return self._sense.value() != before
 
+    def position(self):
+        # An incremental encoder cannot say where the plunger stands after a power loss.
+        return None
+
 
 class Buzzer:
     """A PWM tone switched off by a one-shot timer, so that beeping never blocks."""
