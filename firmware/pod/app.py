@@ -35,6 +35,7 @@ emulator:
        config.DEFAULT_FILL_UNITS, config.DEFAULT_STATE_DIR)
 
 _SIM_FILE = "sim.json"  # emulator-only state (clock, plant) kept next to the pod's files
+_FLASH_OPTIONS = "/pod-options.txt"  # on a Pico: extra options, e.g. "--clock virtual"
 
 
 class UsageError(Exception):
@@ -282,9 +283,19 @@ class App:
                 "core_file": getattr(pod.core, "__file__", "frozen")}
 
 
+def _flash_options():
+    # A Pico has no command line: options may come from a file on its flash, e.g. "--clock
+    # virtual" so that the end-to-end suite runs on the board as it does on the unix port.
+    try:
+        with open(_FLASH_OPTIONS) as f:
+            return f.read().split()
+    except OSError:
+        return []
+
+
 def main(argv):
-    if sys.platform == "rp2":  # no command line on a Pico: USB link, real clock, bench on
-        argv = ["--state", "/pod", "--bench"]
+    if sys.platform == "rp2":  # USB link, real clock unless the options file says otherwise, bench on
+        argv = ["--state", "/pod", "--bench"] + _flash_options()
     try:
         opts = parse_args(argv)
     except UsageError as e:

@@ -21,7 +21,7 @@ import random
 from typing import TYPE_CHECKING, Callable
 
 from eros import constants as C
-from eros import insulin
+from eros import schedule
 from eros import nonce as eros_nonce
 from handset.errors import BadReply, InvalidInput, PodAlreadyPaired, PodUnreachable
 from handset.session import NoReply
@@ -80,12 +80,12 @@ def setup_pod_blocks(address: int, lot: int, tid: int, when: _dt.datetime) -> li
 
 def activation_basal_blocks(rates_pph: list[int], time_of_day_ms: int) -> list[dict]:
     """1A+13 of the first basal program; the real PDM set the completion-beep bit (0x40) here."""
-    return list(insulin.basal_schedule_blocks(rates_pph, time_of_day_ms, 0, beep_options=ACTIVATION_BASAL_BEEP))
+    return list(schedule.basal_schedule_blocks(rates_pph, time_of_day_ms, 0, beep_options=ACTIVATION_BASAL_BEEP))
 
 
 def prime_blocks(pulses: int) -> list[dict]:
     """1A+17 of the prime or the cannula insertion: a bolus at 1 s per pulse, no beep options."""
-    return list(insulin.bolus_blocks(pulses, 0, interval_ms=PRIME_INTERVAL_MS))
+    return list(schedule.bolus_blocks(pulses, 0, interval_ms=PRIME_INTERVAL_MS))
 
 
 def activate(

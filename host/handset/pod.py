@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from eros import constants as C
-from eros import insulin
+from eros import schedule
 from eros import nonce as eros_nonce
 from handset.errors import (
     BadReply,
@@ -427,7 +427,7 @@ class PodClient:
             raise InvalidInput("A bolus of 0 pulses does nothing: give at least 1 pulse (0.05 U).")
         if (extended_pulses == 0) != (extended_half_hours == 0):
             raise InvalidInput("An extended bolus needs both an amount and a duration (1 to 16 half-hours).")
-        blocks = insulin.bolus_blocks(pulses, 0, interval_ms=2000, extended_pulses=extended_pulses,
+        blocks = schedule.bolus_blocks(pulses, 0, interval_ms=2000, extended_pulses=extended_pulses,
                                       extended_half_hours=extended_half_hours)
         return self._command(
             "bolus", {"pulses": pulses, "extended_pulses": extended_pulses, "extended_half_hours": extended_half_hours},
@@ -456,7 +456,7 @@ class PodClient:
             self.cancel_temp()
         status = self._command(
             "temp_basal", {"rate_pph": rate_pph, "half_hours": half_hours},
-            list(insulin.temp_basal_blocks(rate_pph, half_hours, 0)), lambda s: s.temp_basal_running,
+            list(schedule.temp_basal_blocks(rate_pph, half_hours, 0)), lambda s: s.temp_basal_running,
         )
         rec.temp_basal = {"rate_pph": rate_pph, "half_hours": half_hours, "started_at": now_iso()}
         self.store.save_pod(rec)
@@ -490,7 +490,7 @@ class PodClient:
 
     def _program_basal(self, name: str, rates: list[int], now: _dt.datetime | None) -> Status:
         rec = self._require_pod()
-        blocks = insulin.basal_schedule_blocks(rates, time_of_day_ms(now), 0)
+        blocks = schedule.basal_schedule_blocks(rates, time_of_day_ms(now), 0)
         status = self._command(name, {"rates_pph": rates}, list(blocks), lambda s: s.basal_running)
         rec.basal_rates_pph = rates
         rec.temp_basal = None

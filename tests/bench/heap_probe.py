@@ -43,7 +43,7 @@ code = gc.mem_alloc()
 from pod.app import App, parse_args  # noqa: E402
 from eros.message import build_message, parse_message  # noqa: E402
 from eros.nonce import NonceState  # noqa: E402
-from eros import insulin  # noqa: E402
+from eros import schedule
 
 opts = parse_args(["--clock", "virtual", "--state", STATE, "--bench"])
 app = App(opts)
@@ -92,16 +92,16 @@ pdm.send([{"type": 0x03, "address": ADDR, "unknown": 0x14, "packet_timeout": 4, 
 pdm.address = ADDR
 pdm.send([{"type": 0x19, "nonce": 0, "alerts": [alert(4, 200, units=1, repeat=1)]}])
 pdm.send([{"type": 0x19, "nonce": 0, "alerts": [alert(7, 5, duration=55, repeat=8)]}])
-pdm.send(list(insulin.bolus_blocks(52, 0, interval_ms=1000)))
+pdm.send(list(schedule.bolus_blocks(52, 0, interval_ms=1000)))
 app.sched.advance_to(55000)
 pdm.send([{"type": 0x19, "nonce": 0, "alerts": [alert(7, 0, active=0, beep=0)]}])
-pdm.send(list(insulin.basal_schedule_blocks([20] * 48, 0, 0)))
-pdm.send(list(insulin.bolus_blocks(10, 0, interval_ms=1000)))
+pdm.send(list(schedule.basal_schedule_blocks([20] * 48, 0, 0)))
+pdm.send(list(schedule.bolus_blocks(10, 0, interval_ms=1000)))
 app.sched.advance_to(67000)
 status = pdm.send([{"type": 0x0E, "request": 0}])
 if status["progress"] != 8:
     raise SystemExit("activation ended at progress %d" % status["progress"])
-pdm.send(list(insulin.temp_basal_blocks(30, 2, 0)))
+pdm.send(list(schedule.temp_basal_blocks(30, 2, 0)))
 app.sched.advance_to(67000 + 3600000)
 status = pdm.send([{"type": 0x0E, "request": 0}])
 gc.collect()

@@ -12,6 +12,7 @@ from eros.crc import crc16
 from eros.message import build_message, parse_message
 from eros.nonce import NonceState, resync_word
 from eros import insulin
+from eros import schedule
 from system.pdm_driver import InProcessPod, Pdm, activate, alert
 
 S = 1000
@@ -230,14 +231,14 @@ def test_beep_config_and_alert_acknowledge():
 # ---------------------------------------------------------------- refusals change nothing
 
 def _bad_checksum_bolus(pdm: Pdm):
-    b1a, b17 = insulin.bolus_blocks(10, 0)
+    b1a, b17 = schedule.bolus_blocks(10, 0)
     b1a = dict(b1a, checksum=(b1a["checksum"] + 1) & 0xFFFF)
     return pdm.command([b1a, b17])
 
 
 def _big_bolus(pdm: Pdm, pulses: int):
     """A consistent 1A + 17 pair for more immediate pulses than the codec's builder allows."""
-    b1a, b17 = insulin.bolus_blocks(600, 0)
+    b1a, b17 = schedule.bolus_blocks(600, 0)
     elements = [{"segments": 1, "alternate": 0, "pulses": pulses}]
     b1a = dict(b1a, seconds_x8=pulses * 16, pulses=pulses, elements=elements,
                checksum=insulin.table_checksum(1, pulses * 16, pulses, elements))
@@ -306,8 +307,8 @@ OUT_OF_RANGE = {
     "bolus over 45 U": (lambda p: _big_bolus(p, 901), 0x07),
     "status type 7": (lambda p: p.send([{"type": 0x0E, "request": 7}])["blocks"][0], 0x07),
     "bad 1A checksum": (_bad_checksum_bolus, 0x0A),
-    "17 without 1A": (lambda p: p.send([insulin.bolus_blocks(10, 0)[1]])["blocks"][0], 0x07),
-    "1A without 17": (lambda p: p.command([insulin.bolus_blocks(10, 0)[0]]), 0x07),
+    "17 without 1A": (lambda p: p.send([schedule.bolus_blocks(10, 0)[1]])["blocks"][0], 0x07),
+    "1A without 17": (lambda p: p.command([schedule.bolus_blocks(10, 0)[0]]), 0x07),
     "status block from a PDM": (lambda p: p.send([{"type": 0x1D, "delivery": 1, "progress": 8,
                                                    "pulses_delivered": 0, "last_prog_seq": 0,
                                                    "bolus_remaining": 0, "alerts": 0, "minutes": 0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 
-from eros import insulin
+from eros import schedule
 from eros.blocks import decode_blocks, encode_block
 from eros.plan import plan_from_blocks
 from pod.delivery import BOLUS_NORMAL, BOLUS_PRIME, EV_BASAL, EV_BOLUS, EV_TEMP, Delivery
@@ -20,7 +20,7 @@ def plan(blocks):
 
 
 def basal(pph=20, tod=0):
-    return plan(insulin.basal_schedule_blocks([pph] * 48, tod, 0))
+    return plan(schedule.basal_schedule_blocks([pph] * 48, tod, 0))
 
 
 def run(d: Delivery, until: int) -> list[tuple[int, int, int]]:
@@ -52,7 +52,7 @@ def test_temp_replaces_basal_which_keeps_its_place():
     solo.start_basal(*basal(20), 0)
     d = Delivery()
     d.start_basal(*basal(20), 0)
-    p, src = plan(insulin.temp_basal_blocks(60, 2, 0))
+    p, src = plan(schedule.temp_basal_blocks(60, 2, 0))
     d.start_temp(p, src, 2, 10 * MIN)
     assert d.bits() == 2
     ev = run(d, 10 * MIN + HOUR)
@@ -66,7 +66,7 @@ def test_temp_replaces_basal_which_keeps_its_place():
 def test_zero_temp_lasts_its_duration():
     d = Delivery()
     d.start_basal(*basal(20), 0)
-    p, src = plan(insulin.temp_basal_blocks(0, 3, 0))
+    p, src = plan(schedule.temp_basal_blocks(0, 3, 0))
     d.start_temp(p, src, 3, 0)
     ev = run(d, 90 * MIN - 1)
     assert pulses(ev) == 0 and d.bits() == 2
@@ -78,7 +78,7 @@ def test_zero_temp_lasts_its_duration():
 def test_bolus_on_top_of_basal_and_same_instant_order():
     d = Delivery()
     d.start_basal(*basal(600), 0)                       # a pulse every 6 s
-    d.start_bolus(*plan(insulin.bolus_blocks(10, 0)), BOLUS_NORMAL, 0)   # every 2 s
+    d.start_bolus(*plan(schedule.bolus_blocks(10, 0)), BOLUS_NORMAL, 0)   # every 2 s
     assert d.bits() == 5 and d.bolus_left() == 10
     ev = run(d, 20 * S)
     same = [e for t, e, _ in ev if t == 6 * S]
@@ -89,7 +89,7 @@ def test_bolus_on_top_of_basal_and_same_instant_order():
 
 def test_extended_and_dual_bits():
     d = Delivery()
-    d.start_bolus(*plan(insulin.bolus_blocks(4, 0, extended_pulses=6, extended_half_hours=1)), BOLUS_NORMAL, 0)
+    d.start_bolus(*plan(schedule.bolus_blocks(4, 0, extended_pulses=6, extended_half_hours=1)), BOLUS_NORMAL, 0)
     assert d.bits() == 4 and d.bolus_left() == 10 and d.immediate_left() == 4
     run(d, 8 * S)
     assert d.bits() == 8 and d.bolus_left() == 6
@@ -99,7 +99,7 @@ def test_extended_and_dual_bits():
 
 def test_cancel_bolus_keeps_the_undelivered_count():
     d = Delivery()
-    d.start_bolus(*plan(insulin.bolus_blocks(30, 0)), BOLUS_NORMAL, 0)
+    d.start_bolus(*plan(schedule.bolus_blocks(30, 0)), BOLUS_NORMAL, 0)
     run(d, 21 * S)
     d.cancel(4)
     assert d.bolus is None and d.undelivered == 20 and d.bits() == 0
@@ -108,7 +108,7 @@ def test_cancel_bolus_keeps_the_undelivered_count():
 def test_cancel_basal_also_ends_the_temp():
     d = Delivery()
     d.start_basal(*basal(20), 0)
-    p, src = plan(insulin.temp_basal_blocks(40, 2, 0))
+    p, src = plan(schedule.temp_basal_blocks(40, 2, 0))
     d.start_temp(p, src, 2, 0)
     d.cancel(1)
     assert d.basal is None and d.temp is None and d.next_event() is None and d.bits() == 0
@@ -117,7 +117,7 @@ def test_cancel_basal_also_ends_the_temp():
 def test_restore_round_trip():
     d = Delivery()
     d.start_basal(*basal(20), 0)
-    d.start_bolus(*plan(insulin.bolus_blocks(52, 0, interval_ms=1000)), BOLUS_PRIME, 0)
+    d.start_bolus(*plan(schedule.bolus_blocks(52, 0, interval_ms=1000)), BOLUS_PRIME, 0)
     run(d, 30 * S)
     state = d.to_state()
     r = Delivery()

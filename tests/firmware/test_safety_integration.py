@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 
-from eros import insulin
+from eros import schedule
 from eros.message import build_message, parse_message
 from system.pdm_driver import InProcessPod, Pdm, activate, alert
 from pod.core import Pod
@@ -110,7 +110,7 @@ def running(fill: int = 4000) -> tuple[InProcessPod, Pdm]:
 
 
 def bolus_message(pdm: Pdm, pulses: int, beep_options: int = 0) -> bytes:
-    blocks = list(insulin.bolus_blocks(pulses, pdm.nonce.current(), beep_options=beep_options))
+    blocks = list(schedule.bolus_blocks(pulses, pdm.nonce.current(), beep_options=beep_options))
     pdm.nonce.advance()
     msg = build_message(ADDR, pdm.seq, blocks)
     pdm.seq = (pdm.seq + 2) & 15

@@ -141,9 +141,9 @@ def test_deactivate(activation_session):
 
 
 def test_thirty_unit_bolus(activation_session):
-    from eros import insulin
+    from eros import schedule
 
-    blocks = list(insulin.bolus_blocks(600, 0, interval_ms=2000))
+    blocks = list(schedule.bolus_blocks(600, 0, interval_ms=2000))
     got = handset_bytes(0x1F01482B, 6, blocks, GivenNonce(0xDF39ABCA))
     assert got == captured(activation_session, "1f01482b181f1a")
 
@@ -158,7 +158,7 @@ def test_temp_basal_vectors(vectors):
     hexes = {v["hex"] for v in vectors}
     for hex_, (rate_pph, half_hours, nonce) in cases.items():
         assert hex_ in hexes
-        blocks = insulin.temp_basal_blocks(rate_pph, half_hours, nonce)
+        blocks = schedule.temp_basal_blocks(rate_pph, half_hours, nonce)
         assert encode_block(blocks[0]).hex() == hex_
 
 

@@ -8,6 +8,7 @@ that the plan's state stays within a Pico's 31-bit small ints.
 import sys
 
 from eros import insulin as I
+from eros import schedule
 from eros.plan import PulsePlan, plan_from_blocks
 
 HOUR = 3600000
@@ -42,26 +43,26 @@ def small_state(plan):
 
 
 def check_codec():
-    a, b = I.bolus_blocks(52, 0xBED2E16B, 1000)
+    a, b = schedule.bolus_blocks(52, 0xBED2E16B, 1000)
     check(I.encode_1a(a) == bytes.fromhex("1a0ebed2e16b02010a0101a000340034"), "prime 1A bytes")
     check(I.encode_17(b) == bytes.fromhex("170d000208000186a0000000000000"), "prime 17 bytes")
-    a, b = I.temp_basal_blocks(600, 24, 0xA958C5AD, 0x3C)
+    a, b = schedule.temp_basal_blocks(600, 24, 0xA958C5AD, 0x3C)
     check(I.encode_1a(a) == bytes.fromhex("1a10a958c5ad0104f5183840012cf12c712c"), "30 U/h 12 h 1A bytes")
     check(I.encode_16(b) == bytes.fromhex("16143c00f618000927c0f618000927c02328000927c0"), "30 U/h 12 h 16 bytes")
-    raw = I.encode_13(I.basal_schedule_blocks([20] * 48, (43 * 1800 + 929) * 1000 + 456, 0, 0x40)[1])
+    raw = I.encode_13(schedule.basal_schedule_blocks([20] * 48, (43 * 1800 + 929) * 1000 + 456, 0, 0x40)[1])
     check(raw == bytes.fromhex("130e400001c1006acfc012c00112a880"), "flat 1 U/h 13 bytes")
     check(I.decode_13(raw[2:], 2)["delay_until_next_tenth_us"] == 7000000, "13 decode")
-    a, b = I.basal_schedule_blocks([21] * 48, 0, 1)
+    a, b = schedule.basal_schedule_blocks([21] * 48, 0, 1)
     check(I.expand_elements(a["elements"]) == [10, 11] * 24, "1.05 U/h alternating table")
     try:
-        I.bolus_blocks(601, 1)
+        schedule.bolus_blocks(601, 1)
         check(False, "601 pulses refused")
     except ValueError:
         check(True, "601 pulses refused")
 
 
 def check_plans():
-    p = plan_from_blocks(*I.basal_schedule_blocks([20] * 48, 0, 1)).start(0)
+    p = plan_from_blocks(*schedule.basal_schedule_blocks([20] * 48, 0, 1)).start(0)
     times = run(p, 80 * HOUR)
     check(len(times) == 1600, "1 U/h: 1600 pulses in 80 h, got %d" % len(times))
     ok = True
@@ -71,27 +72,27 @@ def check_plans():
     check(ok, "1 U/h: every pulse exactly 180 s apart over 80 h (no drift)")
     check(small_state(p), "basal state small ints after 80 h")
 
-    p = plan_from_blocks(*I.temp_basal_blocks(600, 24, 1)).start(0)
+    p = plan_from_blocks(*schedule.temp_basal_blocks(600, 24, 1)).start(0)
     check(p.take(12 * HOUR) == 7200, "30 U/h for 12 h = 7200 pulses")
     check(p.finished() and p.next_due_ms() is None, "temp finished at 12 h")
 
-    p = plan_from_blocks(*I.temp_basal_blocks(0, 24, 1)).start(68 * HOUR)
+    p = plan_from_blocks(*schedule.temp_basal_blocks(0, 24, 1)).start(68 * HOUR)
     check(run(p, 81 * HOUR) == [] and p.finished(), "zero temp: no pulse, ends")
     check(small_state(p), "zero temp state small ints (30 min intervals split ms + µs)")
 
-    p = plan_from_blocks(*I.basal_schedule_blocks([1] * 48, 0, 1)).start(0)
+    p = plan_from_blocks(*schedule.basal_schedule_blocks([1] * 48, 0, 1)).start(0)
     check(run(p, 24 * HOUR) == [HOUR * (k + 1) for k in range(24)], "0.05 U/h: one pulse an hour")
 
-    p = plan_from_blocks(*I.bolus_blocks(100, 1)).start(0)
+    p = plan_from_blocks(*schedule.bolus_blocks(100, 1)).start(0)
     t = run(p, HOUR)
     check(len(t) == 100 and t[-1] == 200000, "5 U bolus: 100 pulses in 200 s")
 
-    a, b = I.bolus_blocks(40, 1, 2000, 80, 6)
+    a, b = schedule.bolus_blocks(40, 1, 2000, 80, 6)
     p = plan_from_blocks(a, b).start(0)
     t = run(p, 5 * HOUR)
     check(len(t) == 120 and t[-1] == 80000 + 3 * HOUR, "dual wave: 120 pulses ending at 80 s + 3 h")
 
-    a, b = I.basal_schedule_blocks([21] * 48, 16 * 3600000 + 146000, 1)
+    a, b = schedule.basal_schedule_blocks([21] * 48, 16 * 3600000 + 146000, 1)
     p = plan_from_blocks(a, b).start(0)
     t = run(p, 3 * 24 * HOUR)
     check(abs(len(t) - 3 * 504) <= 1, "1.05 U/h: 504 pulses a day, got %d in 3 days" % len(t))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from eros import insulin as I
+from eros import schedule
 from eros.errors import ProtocolError
 
 
@@ -23,7 +24,7 @@ def test_checksum_counts_an_alternate_carry_into_the_high_byte():
 
 
 def test_1a_round_trip_and_verify():
-    a, _ = I.bolus_blocks(52, 0xBED2E16B, interval_ms=1000)
+    a, _ = schedule.bolus_blocks(52, 0xBED2E16B, interval_ms=1000)
     raw = I.encode_1a(a)
     assert raw.hex() == "1a0ebed2e16b02010a0101a000340034"
     back = I.decode_1a(_payload(raw), 2)
@@ -36,7 +37,7 @@ def test_1a_round_trip_and_verify():
 
 
 def test_encode_1a_computes_a_missing_checksum():
-    a, _ = I.temp_basal_blocks(4, 1, 0xEA2D0A3B)
+    a, _ = schedule.temp_basal_blocks(4, 1, 0xEA2D0A3B)
     assert I.encode_1a(dict(a, checksum=None)) == I.encode_1a(a)
 
 
@@ -53,10 +54,10 @@ def test_decode_1a_rejects_malformed_data(data, offset_of_error):
 
 
 def test_rate_blocks_round_trip_and_reject_bad_lengths():
-    _, b13 = I.basal_schedule_blocks([20] * 24 + [30] * 24, 12 * 3600_000, 1, 0x40)
+    _, b13 = schedule.basal_schedule_blocks([20] * 24 + [30] * 24, 12 * 3600_000, 1, 0x40)
     raw = I.encode_13(b13)
     assert I.decode_13(_payload(raw), 2) == b13
-    _, b16 = I.temp_basal_blocks(0, 3, 1, 0x7C)
+    _, b16 = schedule.temp_basal_blocks(0, 3, 1, 0x7C)
     raw16 = I.encode_16(b16)
     assert I.decode_16(_payload(raw16), 2) == b16
     for bad in (bytes(8), bytes(15)):
@@ -67,7 +68,7 @@ def test_rate_blocks_round_trip_and_reject_bad_lengths():
 
 
 def test_17_round_trip_and_length():
-    _, b17 = I.bolus_blocks(40, 1, extended_pulses=80, extended_half_hours=6, beep_options=0x3C)
+    _, b17 = schedule.bolus_blocks(40, 1, extended_pulses=80, extended_half_hours=6, beep_options=0x3C)
     raw = I.encode_17(b17)
     assert raw.hex() == "170d3c019000030d40032000cdfe60"
     assert I.decode_17(_payload(raw), 2) == b17
@@ -77,7 +78,7 @@ def test_17_round_trip_and_length():
 
 
 def test_encoders_name_the_bad_field():
-    a, b13 = I.basal_schedule_blocks([1] * 48, 0, 1)
+    a, b13 = schedule.basal_schedule_blocks([1] * 48, 0, 1)
     with pytest.raises(ProtocolError, match="nonce"):
         I.encode_1a(dict(a, nonce=1 << 32))
     with pytest.raises(ProtocolError, match="segments"):
@@ -90,22 +91,22 @@ def test_encoders_name_the_bad_field():
 
 
 @pytest.mark.parametrize("call, word", [
-    (lambda: I.basal_schedule_blocks([0] * 48, 0, 1), "rates_pph"),
-    (lambda: I.basal_schedule_blocks([601] * 48, 0, 1), "rates_pph"),
-    (lambda: I.basal_schedule_blocks([1] * 47, 0, 1), "48"),
-    (lambda: I.basal_schedule_blocks([1] * 48, 86_400_000, 1), "time_of_day_ms"),
-    (lambda: I.basal_schedule_blocks([1] * 48, 0, 1, beep_options=256), "beep_options"),
-    (lambda: I.temp_basal_blocks(601, 1, 1), "rate_pph"),
-    (lambda: I.temp_basal_blocks(1, 0, 1), "half_hours"),
-    (lambda: I.temp_basal_blocks(1, 25, 1), "half_hours"),
-    (lambda: I.temp_basal_blocks_tenths(43, 1, 1), "even"),
-    (lambda: I.bolus_blocks(601, 1), "pulses"),
-    (lambda: I.bolus_blocks(0, 1), "no insulin"),
-    (lambda: I.bolus_blocks(1, 1, interval_ms=1001), "interval_ms"),
-    (lambda: I.bolus_blocks(1, 1, extended_pulses=1), "extended"),
-    (lambda: I.bolus_blocks(1, 1, extended_pulses=1, extended_half_hours=17), "extended_half_hours"),
-    (lambda: I.bolus_blocks(1, -1), "nonce"),
-    (lambda: I.bolus_blocks(1.5, 1), "pulses"),
+    (lambda: schedule.basal_schedule_blocks([0] * 48, 0, 1), "rates_pph"),
+    (lambda: schedule.basal_schedule_blocks([601] * 48, 0, 1), "rates_pph"),
+    (lambda: schedule.basal_schedule_blocks([1] * 47, 0, 1), "48"),
+    (lambda: schedule.basal_schedule_blocks([1] * 48, 86_400_000, 1), "time_of_day_ms"),
+    (lambda: schedule.basal_schedule_blocks([1] * 48, 0, 1, beep_options=256), "beep_options"),
+    (lambda: schedule.temp_basal_blocks(601, 1, 1), "rate_pph"),
+    (lambda: schedule.temp_basal_blocks(1, 0, 1), "half_hours"),
+    (lambda: schedule.temp_basal_blocks(1, 25, 1), "half_hours"),
+    (lambda: schedule.temp_basal_blocks_tenths(43, 1, 1), "even"),
+    (lambda: schedule.bolus_blocks(601, 1), "pulses"),
+    (lambda: schedule.bolus_blocks(0, 1), "no insulin"),
+    (lambda: schedule.bolus_blocks(1, 1, interval_ms=1001), "interval_ms"),
+    (lambda: schedule.bolus_blocks(1, 1, extended_pulses=1), "extended"),
+    (lambda: schedule.bolus_blocks(1, 1, extended_pulses=1, extended_half_hours=17), "extended_half_hours"),
+    (lambda: schedule.bolus_blocks(1, -1), "nonce"),
+    (lambda: schedule.bolus_blocks(1.5, 1), "pulses"),
 ])
 def test_builders_range_check_every_argument(call, word):
     with pytest.raises(ProtocolError, match=word):
@@ -113,14 +114,14 @@ def test_builders_range_check_every_argument(call, word):
 
 
 def test_merge_is_greedy_constant_or_alternating():
-    m = I.merge_segments([27, 28, 202, 1] + [0, 1] * 13)
+    m = schedule.merge_segments([27, 28, 202, 1] + [0, 1] * 13)
     assert [(e["segments"], e["alternate"], e["pulses"]) for e in m] == [
         (2, 1, 27), (1, 0, 202), (1, 0, 1), (16, 1, 0), (10, 1, 0)]
     assert I.expand_elements(m) == [27, 28, 202, 1] + [0, 1] * 13
 
 
 def test_basal_table_carries_half_pulses_across_the_day():
-    a, b = I.basal_schedule_blocks([21] * 48, 0, 1)
+    a, b = schedule.basal_schedule_blocks([21] * 48, 0, 1)
     segs = I.expand_elements(a["elements"])
     assert segs == [10, 11] * 24 and sum(segs) == 504
     assert b["entries"] == [{"tenths": 5040, "interval_us": 17142857}]
@@ -129,26 +130,26 @@ def test_basal_table_carries_half_pulses_across_the_day():
 
 
 def test_basal_time_is_rounded_to_the_second_and_wraps():
-    a1, b1 = I.basal_schedule_blocks([20] * 48, 86_399_600, 1)
-    a2, b2 = I.basal_schedule_blocks([20] * 48, 0, 1)
+    a1, b1 = schedule.basal_schedule_blocks([20] * 48, 86_399_600, 1)
+    a2, b2 = schedule.basal_schedule_blocks([20] * 48, 0, 1)
     assert (a1, b1) == (a2, b2)
 
 
 def test_zero_temp_has_one_empty_entry_per_half_hour():
-    a, b = I.temp_basal_blocks(0, 24, 7, 0x7C)
+    a, b = schedule.temp_basal_blocks(0, 24, 7, 0x7C)
     assert I.expand_elements(a["elements"]) == [0] * 24
     assert b["entries"] == [{"tenths": 0, "interval_us": 1_800_000_000}] * 24
     assert I.encode_16(b)[1] == 0x98
 
 
 def test_long_high_rate_entries_split_to_fit_16_bits():
-    _, b = I.basal_schedule_blocks([480] * 48, 0, 1)
+    _, b = schedule.basal_schedule_blocks([480] * 48, 0, 1)
     assert [e["tenths"] for e in b["entries"]] == [64800, 50400]
 
 
 def test_blocks_module_dispatches_here():
     blocks = pytest.importorskip("eros.blocks")
-    a, b = I.bolus_blocks(10, 0x7E30BF16, interval_ms=1000)
+    a, b = schedule.bolus_blocks(10, 0x7E30BF16, interval_ms=1000)
     body = blocks.encode_block(a) + blocks.encode_block(b)
     assert body.hex() == "1a0e7e30bf16020065010050000a000a" + "170d000064000186a0000000000000"
     assert blocks.decode_blocks(body) == [a, b]

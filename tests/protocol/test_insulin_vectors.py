@@ -6,6 +6,7 @@ decoded blocks, rebuilt with eros.insulin's builders and compared byte for byte.
 from __future__ import annotations
 
 from eros import insulin as I
+from eros import schedule
 from eros.plan import plan_from_blocks
 
 _DECODE = {0x1A: I.decode_1a, 0x13: I.decode_13, 0x16: I.decode_16, 0x17: I.decode_17}
@@ -29,7 +30,7 @@ def enc(block: dict) -> str:
 
 
 def _tph(interval_us: int) -> int:
-    return (I.HOUR_US + interval_us // 2) // interval_us
+    return (schedule.HOUR_US + interval_us // 2) // interval_us
 
 
 def rebuild(a: dict, e: dict) -> tuple[dict, dict]:
@@ -41,20 +42,20 @@ def rebuild(a: dict, e: dict) -> tuple[dict, dict]:
             t = _tph(en["interval_us"])
             rates += [t // 10] * (en["tenths"] * 2 // t)
         sec = (a["segment"] * 1800 + 1800 - a["seconds_x8"] // 8) % 86400
-        return I.basal_schedule_blocks(rates, sec * 1000, a["nonce"], bo)
+        return schedule.basal_schedule_blocks(rates, sec * 1000, a["nonce"], bo)
     if a["table"] == 1:
         first = e["entries"][0]
         tph = 0 if first["tenths"] == 0 else _tph(first["interval_us"])
         if tph % 10 == 0 and a["segment"] <= 24:
-            return I.temp_basal_blocks(tph // 10, a["segment"], a["nonce"], bo)
-        return I.temp_basal_blocks_tenths(tph, a["segment"], a["nonce"], bo)
+            return schedule.temp_basal_blocks(tph // 10, a["segment"], a["nonce"], bo)
+        return schedule.temp_basal_blocks_tenths(tph, a["segment"], a["nonce"], bo)
     dur = 0
     if e["extended_tenths"]:
         dur = (e["extended_tenths"] * e["extended_interval_us"] + 500_000) // 1_000_000 * 1000
     if dur % I.SEGMENT_MS == 0:
-        return I.bolus_blocks(a["pulses"], a["nonce"], e["immediate_interval_us"] // 100,
+        return schedule.bolus_blocks(a["pulses"], a["nonce"], e["immediate_interval_us"] // 100,
                               e["extended_tenths"] // 10, dur // I.SEGMENT_MS, bo)
-    return I.bolus_blocks_ms(a["pulses"], a["nonce"], e["immediate_interval_us"] // 100,
+    return schedule.bolus_blocks_ms(a["pulses"], a["nonce"], e["immediate_interval_us"] // 100,
                              e["extended_tenths"] // 10, dur, bo)
 
 
@@ -139,45 +140,45 @@ def test_single_vectors_from_their_encode_arguments(vectors):
 
     cases = {
         # name: (builder result, which block, index among that test's blocks of that type)
-        "testPrime": (I.bolus_blocks(52, nonce("testPrime"), interval_ms=1000), 0),
-        "testInsertCannula": (I.bolus_blocks(10, nonce("testInsertCannula"), interval_ms=1000), 0),
-        "testBolusAndBolusExtraMatch2": (I.bolus_blocks(3, nonce("testBolusAndBolusExtraMatch2")), 0),
-        "testNonceSync2": (I.bolus_blocks(2, nonce("testNonceSync2")), 0),
-        "testTempBasalThreeTenthsUnitPerHour": (I.temp_basal_blocks(6, 1, nonce("testTempBasalThreeTenthsUnitPerHour")), 0),
-        "testSetTempBasalCommand": (I.temp_basal_blocks(4, 1, nonce("testSetTempBasalCommand")), 0),
-        "testSetTempBasalWithAlternatingPulse": (I.temp_basal_blocks(1, 5, nonce("testSetTempBasalWithAlternatingPulse")), 0),
-        "testLargerTempBasalCommand": (I.temp_basal_blocks(40, 3, nonce("testLargerTempBasalCommand")), 0),
-        "testTempBasalExtremeValues": (I.temp_basal_blocks(600, 24, nonce("testTempBasalExtremeValues")), 0),
-        "test_commands_from_message": (I.temp_basal_blocks(8, 1, nonce("test_commands_from_message")), 0),
-        "testSetBasalScheduleCommand": (I.basal_schedule_blocks([1] * 48, _tod(0x2B, 0x1708), nonce("testSetBasalScheduleCommand")), 0),
-        "testBasalScheduleCommandFromSchedule": (I.basal_schedule_blocks([1] * 48, 8 * 3600_000 + 900_000, 0x01020304), 0),
-        "testRounding": (I.basal_schedule_blocks(
+        "testPrime": (schedule.bolus_blocks(52, nonce("testPrime"), interval_ms=1000), 0),
+        "testInsertCannula": (schedule.bolus_blocks(10, nonce("testInsertCannula"), interval_ms=1000), 0),
+        "testBolusAndBolusExtraMatch2": (schedule.bolus_blocks(3, nonce("testBolusAndBolusExtraMatch2")), 0),
+        "testNonceSync2": (schedule.bolus_blocks(2, nonce("testNonceSync2")), 0),
+        "testTempBasalThreeTenthsUnitPerHour": (schedule.temp_basal_blocks(6, 1, nonce("testTempBasalThreeTenthsUnitPerHour")), 0),
+        "testSetTempBasalCommand": (schedule.temp_basal_blocks(4, 1, nonce("testSetTempBasalCommand")), 0),
+        "testSetTempBasalWithAlternatingPulse": (schedule.temp_basal_blocks(1, 5, nonce("testSetTempBasalWithAlternatingPulse")), 0),
+        "testLargerTempBasalCommand": (schedule.temp_basal_blocks(40, 3, nonce("testLargerTempBasalCommand")), 0),
+        "testTempBasalExtremeValues": (schedule.temp_basal_blocks(600, 24, nonce("testTempBasalExtremeValues")), 0),
+        "test_commands_from_message": (schedule.temp_basal_blocks(8, 1, nonce("test_commands_from_message")), 0),
+        "testSetBasalScheduleCommand": (schedule.basal_schedule_blocks([1] * 48, _tod(0x2B, 0x1708), nonce("testSetBasalScheduleCommand")), 0),
+        "testBasalScheduleCommandFromSchedule": (schedule.basal_schedule_blocks([1] * 48, 8 * 3600_000 + 900_000, 0x01020304), 0),
+        "testRounding": (schedule.basal_schedule_blocks(
             _sched([(0, 55), (1, 405), (1.5, 100), (2, 202), (2.5, 1), (15.5, 70)]), _tod(0x28, 0x1AF0),
             nonce("testRounding")), 0),
-        "testRounding2": (I.basal_schedule_blocks(
+        "testRounding2": (schedule.basal_schedule_blocks(
             _sched([(0, 12), (7.5, 13), (8.5, 10), (9.5, 13), (15.5, 3), (16.5, 16)]), _tod(0x2C, 0x2190),
             nonce("testRounding2")), 0),
-        "testBolusExtraCommand": (I.bolus_blocks(600, 0, beep_options=0x7C), 1),
-        "testLargeBolusDualWave": (I.bolus_blocks(300, 0, extended_pulses=300, extended_half_hours=16, beep_options=0x7C), 1),
-        "testBolusExtraOddPulseCount": (I.bolus_blocks(25, 0, beep_options=0x7C), 1),
-        "testZeroTempExtraCommand": (I.temp_basal_blocks(0, 1, 0, beep_options=0x7C), 1),
-        "testZeroTempThreeHoursExtraCommand": (I.temp_basal_blocks(0, 6, 0, beep_options=0x7C), 1),
-        "testTempBasalExtraCommand": (I.temp_basal_blocks(600, 1, 0, beep_options=0x7C), 1),
-        "testBasalExtraCommandPulseCount": (I.temp_basal_blocks(547, 24, 0), 1),
-        "testTempBasalExtraCommandExtremeValues": (I.temp_basal_blocks(600, 24, 0, beep_options=0x3C), 1),
-        "testTempBasalExtraCommandExtremeValues2": (I.temp_basal_blocks(599, 24, 0, beep_options=0x3C), 1),
+        "testBolusExtraCommand": (schedule.bolus_blocks(600, 0, beep_options=0x7C), 1),
+        "testLargeBolusDualWave": (schedule.bolus_blocks(300, 0, extended_pulses=300, extended_half_hours=16, beep_options=0x7C), 1),
+        "testBolusExtraOddPulseCount": (schedule.bolus_blocks(25, 0, beep_options=0x7C), 1),
+        "testZeroTempExtraCommand": (schedule.temp_basal_blocks(0, 1, 0, beep_options=0x7C), 1),
+        "testZeroTempThreeHoursExtraCommand": (schedule.temp_basal_blocks(0, 6, 0, beep_options=0x7C), 1),
+        "testTempBasalExtraCommand": (schedule.temp_basal_blocks(600, 1, 0, beep_options=0x7C), 1),
+        "testBasalExtraCommandPulseCount": (schedule.temp_basal_blocks(547, 24, 0), 1),
+        "testTempBasalExtraCommandExtremeValues": (schedule.temp_basal_blocks(600, 24, 0, beep_options=0x3C), 1),
+        "testTempBasalExtraCommandExtremeValues2": (schedule.temp_basal_blocks(599, 24, 0, beep_options=0x3C), 1),
     }
     for name, (blocks, which) in cases.items():
         hexes = [h for h in _by_name(vectors, name) if h.startswith("1a") == (which == 0)]
         assert enc(blocks[which]) in hexes, name
     # the prime/extended list of the bolus extra test: prime is the second 17 of testBolusExtraCommand
-    assert enc(I.bolus_blocks(52, 0, interval_ms=1000)[1]) in _by_name(vectors, "testBolusExtraCommand")
+    assert enc(schedule.bolus_blocks(52, 0, interval_ms=1000)[1]) in _by_name(vectors, "testBolusExtraCommand")
     odd = _by_name(vectors, "testBasalExtraCommandForOddPulseCountRate")
-    assert enc(I.temp_basal_blocks(1, 1, 0, 0x7C)[1]) == odd[0]
-    assert [enc(I.temp_basal_blocks(r, 1, 0, 0x3C)[1]) for r in (41, 42, 43)] == odd[1:]
+    assert enc(schedule.temp_basal_blocks(1, 1, 0, 0x7C)[1]) == odd[0]
+    assert [enc(schedule.temp_basal_blocks(r, 1, 0, 0x3C)[1]) for r in (41, 42, 43)] == odd[1:]
     flag = [h for h in _by_name(vectors, "testAlternatingSegmentFlag")]
     n = dec(flag[0])["nonce"]
-    assert [enc(I.temp_basal_blocks_tenths(10, hh, n)[0]) for hh in (1, 17, 33)] == flag
+    assert [enc(schedule.temp_basal_blocks_tenths(10, hh, n)[0]) for hh in (1, 17, 33)] == flag
     # 13 from direct arguments (not a builder intent): OmniKit's encoder test
     enc13 = _by_name(vectors, "testBasalScheduleExtraCommand")[1]
     assert I.encode_13({"type": 0x13, "beep_options": 0x40, "current_entry": 0, "remaining_tenths": 6890,
@@ -185,7 +186,7 @@ def test_single_vectors_from_their_encode_arguments(vectors):
                         "entries": [{"tenths": 14400, "interval_us": 6_000_000}]}).hex() == enc13
     # flat 1 U/h at 21:29:29.456: the PDM rounds the time of day to the nearest second
     rounds = _by_name(vectors, "testBasalScheduleExtraCommandRoundsToNearestSecond")[0]
-    b13 = I.basal_schedule_blocks([20] * 48, (43 * 1800 + 929) * 1000 + 456, 0, 0x40)[1]
+    b13 = schedule.basal_schedule_blocks([20] * 48, (43 * 1800 + 929) * 1000 + 456, 0, 0x40)[1]
     assert enc(b13) == rounds
 
 
@@ -229,4 +230,4 @@ def test_percent_temp_needs_tenth_pulse_rates(captures):
         if a["table"] == 1 and e["entries"][0]["tenths"]:
             rates.add(_tph(e["entries"][0]["interval_us"]))
     assert {42, 486} <= rates
-    assert enc(I.temp_basal_blocks_tenths(42, 1, 0xBEE0A2D0, 0x40)[0]) == "1a0ebee0a2d001007d01384000020002"
+    assert enc(schedule.temp_basal_blocks_tenths(42, 1, 0xBEE0A2D0, 0x40)[0]) == "1a0ebee0a2d001007d01384000020002"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from eros import insulin as I
+from eros import schedule
 from eros.errors import ProtocolError
 from eros.plan import PulsePlan, plan_from_blocks
 
@@ -33,7 +34,7 @@ def per_half_hour(times: list[int], origin: int, count: int) -> list[int]:
 
 
 def test_one_unit_per_hour_is_20_pulses_each_hour_without_drift_over_80_hours():
-    p = plan_from_blocks(*I.basal_schedule_blocks([20] * 48, 0, 1)).start(0)
+    p = plan_from_blocks(*schedule.basal_schedule_blocks([20] * 48, 0, 1)).start(0)
     times = run(p, 80 * HOUR)
     assert len(times) == 1600
     assert times == [180_000 * (k + 1) for k in range(1600)]  # every pulse on the dot, the last at 80 h
@@ -42,13 +43,13 @@ def test_one_unit_per_hour_is_20_pulses_each_hour_without_drift_over_80_hours():
 
 
 def test_take_in_one_late_call_counts_the_same_pulses():
-    p = plan_from_blocks(*I.basal_schedule_blocks([20] * 48, 0, 1)).start(0)
+    p = plan_from_blocks(*schedule.basal_schedule_blocks([20] * 48, 0, 1)).start(0)
     assert p.take(80 * HOUR) == 1600
     assert p.next_due_ms() == 80 * HOUR + 180_000
 
 
 def test_thirty_units_per_hour_temp_for_12_hours_is_7200_pulses():
-    p = plan_from_blocks(*I.temp_basal_blocks(600, 24, 1)).start(1000)
+    p = plan_from_blocks(*schedule.temp_basal_blocks(600, 24, 1)).start(1000)
     assert p.kind == "temp" and p.remaining_pulses() == 7200
     times = run(p, 13 * HOUR)
     assert len(times) == 7200 and times[0] == 1000 + 6000 and times[-1] == 1000 + 12 * HOUR
@@ -56,13 +57,13 @@ def test_thirty_units_per_hour_temp_for_12_hours_is_7200_pulses():
 
 
 def test_lowest_rate_basal_is_one_pulse_an_hour():
-    p = plan_from_blocks(*I.basal_schedule_blocks([1] * 48, 0, 1)).start(0)
+    p = plan_from_blocks(*schedule.basal_schedule_blocks([1] * 48, 0, 1)).start(0)
     times = run(p, 24 * HOUR)
     assert times == [HOUR * (k + 1) for k in range(24)]
 
 
 def test_zero_temp_delivers_nothing_and_ends_on_time():
-    p = plan_from_blocks(*I.temp_basal_blocks(0, 6, 1)).start(500)
+    p = plan_from_blocks(*schedule.temp_basal_blocks(0, 6, 1)).start(500)
     assert p.remaining_pulses() == 0
     assert p.next_due_ms() == 500 + 3 * HOUR
     assert p.take(500 + 3 * HOUR - 1) == 0 and not p.finished()
@@ -70,14 +71,14 @@ def test_zero_temp_delivers_nothing_and_ends_on_time():
 
 
 def test_small_temps_follow_their_tables():
-    p = plan_from_blocks(*I.temp_basal_blocks(1, 1, 1)).start(0)          # 0.05 U/h, 30 min
+    p = plan_from_blocks(*schedule.temp_basal_blocks(1, 1, 1)).start(0)          # 0.05 U/h, 30 min
     assert run(p, HOUR) == [] and p.finished()
-    p = plan_from_blocks(*I.temp_basal_blocks_tenths(42, 1, 1)).start(0)  # 0.21 U/h, 30 min
+    p = plan_from_blocks(*schedule.temp_basal_blocks_tenths(42, 1, 1)).start(0)  # 0.21 U/h, 30 min
     assert len(run(p, HOUR)) == 2 and p.finished()
 
 
 def test_five_unit_bolus_takes_200_s_at_2_s_per_pulse():
-    p = plan_from_blocks(*I.bolus_blocks(100, 1)).start(10_000)
+    p = plan_from_blocks(*schedule.bolus_blocks(100, 1)).start(10_000)
     assert p.kind == "bolus" and p.immediate_remaining() == 100
     assert p.take(10_000 + 100_000) == 50 and p.immediate_remaining() == 50
     times = run(p, 10 * HOUR)
@@ -86,18 +87,18 @@ def test_five_unit_bolus_takes_200_s_at_2_s_per_pulse():
 
 
 def test_prime_is_one_pulse_a_second():
-    p = plan_from_blocks(*I.bolus_blocks(52, 1, interval_ms=1000)).start(0)
+    p = plan_from_blocks(*schedule.bolus_blocks(52, 1, interval_ms=1000)).start(0)
     assert run(p, HOUR) == [1000 * (k + 1) for k in range(52)]
 
 
 def test_extended_bolus_spreads_evenly():
-    p = plan_from_blocks(*I.bolus_blocks(0, 1, extended_pulses=20, extended_half_hours=2)).start(0)
+    p = plan_from_blocks(*schedule.bolus_blocks(0, 1, extended_pulses=20, extended_half_hours=2)).start(0)
     assert p.immediate_remaining() == 0 and p.remaining_pulses() == 20
     assert run(p, 2 * HOUR) == [180_000 * (k + 1) for k in range(20)]
 
 
 def test_dual_wave_bolus_exact_totals_and_extended_table():
-    a, b = I.bolus_blocks(40, 1, extended_pulses=80, extended_half_hours=6)
+    a, b = schedule.bolus_blocks(40, 1, extended_pulses=80, extended_half_hours=6)
     p = plan_from_blocks(a, b).start(0)
     assert p.remaining_pulses() == 120 and p.immediate_remaining() == 40
     times = run(p, 5 * HOUR)
@@ -107,7 +108,7 @@ def test_dual_wave_bolus_exact_totals_and_extended_table():
 
 
 def test_remaining_of_an_odd_extended_bolus():
-    p = plan_from_blocks(*I.bolus_blocks_ms(20, 1, 2000, 1, 382_000)).start(0)
+    p = plan_from_blocks(*schedule.bolus_blocks_ms(20, 1, 2000, 1, 382_000)).start(0)
     assert run(p, HOUR)[-1] == 40_000 + 382_000
 
 
@@ -119,7 +120,7 @@ def test_remaining_of_an_odd_extended_bolus():
     ([i % 7 * 30 + 1 for i in range(48)], 5 * 3600 + 1234),               # many entries
 ])
 def test_basal_pulses_per_half_hour_follow_the_1a_table(rates, start_s):
-    a, b = I.basal_schedule_blocks(rates, start_s * 1000, 9)
+    a, b = schedule.basal_schedule_blocks(rates, start_s * 1000, 9)
     table = I.expand_elements(a["elements"])
     origin = -start_s * 1000                      # ms of the midnight before the start
     p = plan_from_blocks(a, b).start(0)
@@ -137,7 +138,7 @@ def test_basal_pulses_per_half_hour_follow_the_1a_table(rates, start_s):
 
 
 def test_state_round_trip_continues_identically():
-    a, b = I.bolus_blocks(30, 1, extended_pulses=25, extended_half_hours=3)
+    a, b = schedule.bolus_blocks(30, 1, extended_pulses=25, extended_half_hours=3)
     p = plan_from_blocks(a, b).start(0)
     p.take(100_000)
     q = PulsePlan.from_state(p.to_state())
@@ -148,20 +149,20 @@ def test_state_round_trip_continues_identically():
 
 
 def test_state_values_stay_small_ints():
-    p = plan_from_blocks(*I.temp_basal_blocks(0, 24, 1)).start(79 * HOUR)
+    p = plan_from_blocks(*schedule.temp_basal_blocks(0, 24, 1)).start(79 * HOUR)
     p.take(80 * HOUR)
     assert all(-(1 << 30) <= v < (1 << 30) for v in p.to_state())
 
 
 def test_bad_checksum_is_refused():
-    a, b = I.temp_basal_blocks(20, 2, 1)
+    a, b = schedule.temp_basal_blocks(20, 2, 1)
     with pytest.raises(ProtocolError, match="checksum"):
         plan_from_blocks(dict(a, checksum=a["checksum"] ^ 1), b)
 
 
 def test_mismatched_blocks_are_refused():
-    a, b = I.temp_basal_blocks(20, 2, 1)
-    _, b17 = I.bolus_blocks(1, 1)
+    a, b = schedule.temp_basal_blocks(20, 2, 1)
+    _, b17 = schedule.bolus_blocks(1, 1)
     with pytest.raises(ProtocolError, match="0x16"):
         plan_from_blocks(a, b17)
     more = dict(b, remaining_tenths=400, delay_until_next_tenth_us=18_000_000,
@@ -171,9 +172,9 @@ def test_mismatched_blocks_are_refused():
     faster = dict(b, entries=[{"tenths": 210, "interval_us": 17_142_857}])  # 21 pulses, table says 20
     with pytest.raises(ProtocolError):
         plan_from_blocks(a, faster)
-    a2, b2 = I.bolus_blocks(10, 1)
+    a2, b2 = schedule.bolus_blocks(10, 1)
     with pytest.raises(ProtocolError, match="immediate"):
         plan_from_blocks(a2, dict(b2, immediate_tenths=110))
-    a3, b3 = I.basal_schedule_blocks([20] * 48, 0, 1)
+    a3, b3 = schedule.basal_schedule_blocks([20] * 48, 0, 1)
     with pytest.raises(ProtocolError, match="rate entry"):
         plan_from_blocks(a3, dict(b3, current_entry=3))

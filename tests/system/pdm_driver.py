@@ -8,7 +8,7 @@ from typing import Callable
 
 from eros.message import build_message, parse_message
 from eros.nonce import NonceState, seed_from_resync
-from eros import insulin
+from eros import schedule
 
 PAIRING_ADDRESS = 0xFFFFFFFF
 NONCE_TYPES = (0x08, 0x11, 0x19, 0x1A, 0x1C, 0x1F)
@@ -114,7 +114,7 @@ class Pdm:
 
     def bolus(self, pulses: int, interval_ms: int = 2000, extended_pulses: int = 0,
               extended_half_hours: int = 0) -> dict:
-        blocks = list(insulin.bolus_blocks(pulses, 0, interval_ms=interval_ms,
+        blocks = list(schedule.bolus_blocks(pulses, 0, interval_ms=interval_ms,
                                            extended_pulses=extended_pulses,
                                            extended_half_hours=extended_half_hours))
         return self.command(blocks)
@@ -126,10 +126,10 @@ class Pdm:
         return self.bolus(10, interval_ms=1000)
 
     def basal(self, rates_pph: list[int], time_of_day_ms: int) -> dict:
-        return self.command(list(insulin.basal_schedule_blocks(rates_pph, time_of_day_ms, 0)))
+        return self.command(list(schedule.basal_schedule_blocks(rates_pph, time_of_day_ms, 0)))
 
     def temp_basal(self, rate_pph: int, half_hours: int) -> dict:
-        return self.command(list(insulin.temp_basal_blocks(rate_pph, half_hours, 0)))
+        return self.command(list(schedule.temp_basal_blocks(rate_pph, half_hours, 0)))
 
     def cancel(self, bits: int, beep_type: int = 0) -> dict:
         return self.command([{"type": 0x1F, "nonce": 0, "beep_type": beep_type, "cancel": bits}])

@@ -13,7 +13,7 @@ from typing import Callable
 
 import pytest
 
-from eros import insulin
+from eros import schedule
 from eros.errors import ProtocolError
 from eros.link import CH_MESSAGE
 from eros.message import build_message, parse_message
@@ -167,7 +167,7 @@ def test_repeated_message_answered_at_most_once(pod: PodLink):
     pdm = handset.pdm
     base = pdm.status()["pulses_delivered"]
     seq = pdm.seq
-    message = build_message(ADDR, seq, list(insulin.bolus_blocks(30, pdm.nonce.current())))
+    message = build_message(ADDR, seq, list(schedule.bolus_blocks(30, pdm.nonce.current())))
     first = pod.send_message(message)
     again = pod.send_message(message)                   # the reply was "lost": the same bytes again
     assert parse_message(first)["blocks"][0]["type"] == 0x1D

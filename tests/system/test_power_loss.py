@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from eros import insulin
+from eros import schedule
 
 from .pdm_driver import Pdm, activate
 from .podlink import PodLink
@@ -98,7 +98,7 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
             if rng.random() < 0.7:
                 size = rng.randrange(10, 60)
                 at = rig.plant()
-                reply = rig.pdm.command(list(insulin.bolus_blocks(size, 0)), resync=False)
+                reply = rig.pdm.command(list(schedule.bolus_blocks(size, 0)), resync=False)
                 assert reply["type"] == 0x1D, f"bolus refused: {reply}"
                 bolus = (size, reply["pulses_delivered"], at["now_ms"])
             before = rig.plant()
