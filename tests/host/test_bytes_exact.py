@@ -150,7 +150,7 @@ def test_thirty_unit_bolus(activation_session):
 
 def test_temp_basal_vectors(vectors):
     """OmniKit's temp-basal encodings (0.20 U/h 30 min, 2.00 U/h 1.5 h, 30 U/h 12 h) from pulses/hour."""
-    from eros import insulin
+    from eros import schedule
 
     cases = {"1a0eea2d0a3b01007d01384000020002": (4, 1, 0xEA2D0A3B),
              "1a0e87e8d03a0100cb03384000142014": (40, 3, 0x87E8D03A),
