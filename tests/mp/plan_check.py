@@ -5,23 +5,15 @@ Prints one line per failed check, then "OK <n> checks" (exit 0) or "FAILED <n> o
 The same integer arithmetic as tests/protocol/test_plan.py: counts and times of whole pulses, and
 that the plan's state stays within a Pico's 31-bit small ints.
 """
-import sys
 
 from eros import insulin as I
 from eros import schedule
 from eros.plan import PulsePlan, plan_from_blocks
+from mpcheck import check, finish
 
 HOUR = 3600000
 HALF = 1800000
 SMALL = 1 << 30
-_results = [0, 0]  # checks, failures
-
-
-def check(ok, what):
-    _results[0] += 1
-    if not ok:
-        _results[1] += 1
-        print("FAIL", what)
 
 
 def run(plan, until_ms):
@@ -110,7 +102,4 @@ def check_plans():
 
 check_codec()
 check_plans()
-if _results[1]:
-    print("FAILED %d of %d checks" % (_results[1], _results[0]))
-    sys.exit(1)
-print("OK %d checks" % _results[0])
+finish()

@@ -6,23 +6,15 @@ Prints one line per failed check, the measured cost of the write-ahead counter, 
 """
 import json
 import os
-import sys
 import time
 
 from pod.alerts import Alerts
 from pod.occlusion import OcclusionDetector
 from pod.store import DELIVERED_NAMES, STATE_NAMES, Store, encode_record
+from mpcheck import check, finish
 
 MIN = 60000
 HOUR = 60 * MIN
-_results = [0, 0]  # checks, failures
-
-
-def check(ok, what):
-    _results[0] += 1
-    if not ok:
-        _results[1] += 1
-        print("FAIL", what)
 
 
 def cfg(hex6):
@@ -247,7 +239,4 @@ check_alerts()
 check_occlusion()
 check_store()
 check_files_and_cost()
-if _results[1]:
-    print("FAILED %d of %d checks" % (_results[1], _results[0]))
-    sys.exit(1)
-print("OK %d checks" % _results[0])
+finish()
