@@ -249,15 +249,36 @@ def test_faulted_pod_is_named(virtual_pod, tmp_path):
     assert any(r["event"] == "fault" for r in json.loads(history.output))
 
 
+def read_stdout_until(proc: subprocess.Popen, text: str, timeout: float = 120.0) -> str:
+    """Read the process's stdout (raw, unbuffered) until `text` appears; return what was read.
+
+    Tests wait for the event they need, never for a fixed time: a loaded machine only makes this slower.
+    """
+    import select
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
+    end = time.monotonic() + timeout
+    while text.encode() not in seen:
+        assert time.monotonic() < end and proc.poll() is None, f"no {text!r} in {seen.decode(errors='replace')!r}"
+        if select.select([fd], [], [], 0.2)[0]:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"stdout closed before {text!r}: {seen.decode(errors='replace')!r}"
+            seen += chunk
+    return seen.decode()
+
+
 def test_ctrl_c_during_a_bolus_asks_then_cancels(fast_pod, tmp_path):
     state = tmp_path / "hs"
     env = dict(os.environ, HANDSET_STATE=str(state), HANDSET_PORT=fast_pod)
     assert subprocess.run([*HANDSET, "activate"], env=env, capture_output=True, timeout=60).returncode == 0
     proc = subprocess.Popen([*HANDSET, "bolus", "5"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(3.0)  # 5 U take 200 pod-seconds = 10 s here: interrupt early
+    # 5 U take 200 pod-seconds (10 s here): interrupt once the first quarter is reported delivered.
+    seen = read_stdout_until(proc, "Bolus: 1.25 of 5.00 U")
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate("y\n", timeout=30)
+    out, err = proc.communicate("y\n", timeout=60)
+    out = seen + out
     assert proc.returncode == 0, out + err
     assert "Cancel the bolus?" in err
     assert "Bolus cancelled:" in out and "of 5.00 U delivered" in out
@@ -272,12 +293,14 @@ def test_ctrl_c_then_no_keeps_delivering(fast_pod, tmp_path):
     state = tmp_path / "hs"
     env = dict(os.environ, HANDSET_STATE=str(state), HANDSET_PORT=fast_pod)
     assert subprocess.run([*HANDSET, "activate"], env=env, capture_output=True, timeout=60).returncode == 0
-    proc = subprocess.Popen([*HANDSET, "bolus", "1"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*HANDSET, "bolus", "5"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # 1 U takes 40 pod-seconds = 2 s here
+    seen = read_stdout_until(proc, "Bolus: 0.00 of 5.00 U")  # accepted; 10 s of delivery still to go
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate("n\n", timeout=30)
-    assert proc.returncode == 0 and "Bolus done: 1.00 U delivered." in out, out + err
+    out, err = proc.communicate("n\n", timeout=60)
+    out = seen + out
+    assert proc.returncode == 0 and "Cancel the bolus?" in err, out + err
+    assert "Bolus done: 5.00 U delivered." in out, out + err
 
 
 def test_interactive_shell_on_a_pty(tmp_path):
