@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 import click
 
 from handset import render, spec
-from handset.cli import main
+
 
 _HEX_DIGITS = set("0123456789abcdefABCDEF")
 
@@ -39,13 +39,17 @@ def _stdin_lines(stream: Iterable[str]) -> Iterator[tuple[int, str]]:
             yield number, text
 
 
-def _decode(data: bytes, body: bool) -> dict:
+def _decode(data: bytes, body: bool, strict: bool) -> dict:
+    """Decode like a trace tool: reserved bits that are set are shown and warned about, not refused
+    (unless `strict`, which refuses them as the pod does)."""
     if body:
-        return {"blocks": spec.parse_blocks(data, offset=0), "body": data}
-    return spec.parse_message(data)
+        warnings: list[str] = []
+        blocks = spec.parse_blocks(data, offset=0, lenient=not strict, warnings=warnings)
+        return {"blocks": blocks, "body": data, **({} if strict else {"warnings": warnings})}
+    return spec.parse_message(data, lenient=not strict)
 
 
-@main.command("decode")
+@click.command("decode")
 @click.argument("messages", nargs=-1, metavar="[HEX]...")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per message (bytes as hex strings).")
 @click.option(
@@ -53,7 +57,9 @@ def _decode(data: bytes, body: bool) -> dict:
     is_flag=True,
     help="The input is a bare block sequence (no address, header or CRC), e.g. a block copied from a log.",
 )
-def decode(messages: tuple[str, ...], as_json: bool, body: bool) -> None:
+@click.option("--strict", is_flag=True,
+              help="Refuse a message with reserved bits set, as the pod's own codec does.")
+def decode(messages: tuple[str, ...], as_json: bool, body: bool, strict: bool) -> None:
     """Decode Eros messages given in hex and show their blocks with names and units.
 
     Give one message per argument, or none to read one message per line from standard input
@@ -62,7 +68,12 @@ def decode(messages: tuple[str, ...], as_json: bool, body: bool) -> None:
     A message that does not decode prints an error (with --json: an object with "error")
     and decoding goes on with the next one.
 
-    Exit status: 0 when every message decoded, 1 when at least one did not.
+    Everything that came over the wire is shown: a reserved bit that is set is decoded as 0,
+    listed under its block and reported by a warning line (with --json: "reserved_bits" in the
+    block and "warnings" in the message); --strict refuses such a message instead. An error
+    response other than bad nonce shows its fault event code and the pod's progress.
+
+    Exit status: 0 when every message decoded (warnings included), 1 when at least one did not.
     """
     if messages:
         items: Iterable[tuple[str, str]] = ((f"argument {n}", text) for n, text in enumerate(messages, 1))
@@ -81,9 +92,11 @@ def decode(messages: tuple[str, ...], as_json: bool, body: bool) -> None:
     for where, text in items:
         try:
             data = _clean_hex(text)
-            decoded = _decode(data, body)
+            decoded = _decode(data, body, strict)
         except ValueError as err:  # SpecError is a ValueError
             failures += 1
+            if strict and "reserved bit" in str(err):
+                err = ValueError(f"{err} Without --strict it is decoded with the bits shown.")
             if as_json:
                 click.echo(json.dumps({"input": text, "where": where, "error": str(err)}))
             else:
@@ -93,7 +106,7 @@ def decode(messages: tuple[str, ...], as_json: bool, body: bool) -> None:
             click.echo(json.dumps({"input": data.hex(), **render.jsonable(decoded)}))
             continue
         title = f"{data.hex()}  ({len(decoded['blocks'])} block{'s' if len(decoded['blocks']) != 1 else ''})" if body else None
-        node = render.message_node(decoded, title) if not body else render.Node(title or "", [render.block_node(b) for b in decoded["blocks"]])
+        node = render.message_node(decoded, title)
         if not first:
             click.echo("")
         first = False

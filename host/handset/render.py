@@ -30,6 +30,7 @@ __all__ = [
     "us_text",
     "field_text",
     "block_node",
+    "reserved_text",
     "message_node",
     "block_summary",
     "message_summary",
@@ -401,12 +402,20 @@ def _list_node(block: dict, key: str, items: list) -> Node:
     return node
 
 
+def reserved_text(entry: dict) -> str:
+    """One reserved-bit finding of a lenient decode: "byte 12 & 0x80 (bit 31 of bytes 6..9, …)"."""
+    return f"byte {entry['byte']} & 0x{entry['set']:02x} ({entry['where']})"
+
+
 def block_node(block: dict) -> Node:
     """A block as a tree: its name, then one line per field (lists as sub-trees)."""
     t = block["type"]
     node = Node(f"0x{t:02x} {block_name(t)}")
     for key, value in block.items():
         if key == "type":
+            continue
+        if key == "reserved_bits":
+            node.children.append(Node("reserved bits set (decoded as 0)", [Node(reserved_text(e)) for e in value]))
             continue
         if isinstance(value, list) and key not in ("pm_version", "pi_version"):
             node.children.append(_list_node(block, key, value))
@@ -421,7 +430,8 @@ def message_node(msg: dict, title: str | None = None) -> Node:
         f"message to/from 0x{msg['address']:08x}, seq {msg['seq']}"
         f"{', critical follow-up' if msg.get('followup') else ''}, {len(msg.get('body', b''))}-byte body"
     )
-    return Node(head, [block_node(b) for b in msg["blocks"]])
+    warnings = [Node(f"warning: {text}") for text in msg.get("warnings", [])]
+    return Node(head, warnings + [block_node(b) for b in msg["blocks"]])
 
 
 def block_summary(block: dict) -> str:
@@ -431,7 +441,9 @@ def block_summary(block: dict) -> str:
     for key, value in block.items():
         if key == "type":
             continue
-        if isinstance(value, list) and key not in ("pm_version", "pi_version"):
+        if key == "reserved_bits":
+            parts.append("reserved=" + ",".join(f"{e['byte']}&0x{e['set']:02x}" for e in value))
+        elif isinstance(value, list) and key not in ("pm_version", "pi_version"):
             parts.append(f"{key}=[{len(value)}]")
         else:
             parts.append(f"{key}={field_text(block, key, value)}")

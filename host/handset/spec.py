@@ -7,6 +7,12 @@ constants and the CRC are shared. Tests keep the two in step (tests/protocol/tes
 Public API: `parse_message`, `build_message`, `parse_block`, `build_block`, `parse_blocks`,
 `build_blocks`; every failure is a `SpecError` (a `ValueError`) whose message is a sentence.
 All functions produce and consume exactly the plain dictionaries of SPEC.md §3.
+
+`parse_message(data, lenient=True)` / `parse_blocks(..., lenient=True)` is the trace tool's reading
+(`handset decode`): a reserved bit that is set (header bit 6, the zero bits of 1D, 1E and the 1A
+elements) is cleared for decoding and reported in the block's `reserved_bits` list and the
+message's `warnings`, instead of refusing the message; an ErrorResponse other than bad nonce also
+gets its `fault_code` and `progress`. The pod's codec (`eros.*`) stays strict.
 """
 # construct builds fields with `"name" / Int8ub`; its stubs do not declare that operator.
 # pyright: reportOperatorIssue=false
@@ -470,7 +476,59 @@ def _type_name(t: int) -> str:
 
 # --- blocks ----------------------------------------------------------------------------------
 
-def _parse_one(stream: io.BytesIO, base: int) -> dict:
+# --- reserved bits (lenient decoding) -----------------------------------------------------------
+
+#: Bit 6 of the header byte B9 (message offset 4) is unused.
+HEADER_RESERVED = (4, 0x40, "bit 6 of the header byte B9, unused")
+
+
+def _reserved_positions(t: int, block: bytes) -> list[tuple[int, int, str]]:
+    """(offset in the block, mask, where) of every bit of this block the contract says is 0."""
+    if t == C.BLOCK_STATUS:
+        return [(2, 0xF0, "bits 31..28 of bytes 2..5, unused"),
+                (4, 0x04, "bit 10 of bytes 2..5, which some decoders read as an 11th bolus-remaining bit"),
+                (6, 0x80, "bit 31 of bytes 6..9, which some decoders read as 'faulted'")]
+    if t == C.BLOCK_BEEP_CONFIG and len(block) > 2:
+        return [(2, 0xF0, "high nibble of the beep-type byte, unused")]
+    if t == C.BLOCK_INSULIN_SCHEDULE:
+        return [(offset, 0x04, f"bit 10 of element {(offset - 14) // 2}, unused")
+                for offset in range(14, len(block) - 1, 2)]
+    if t == C.BLOCK_ERROR and len(block) == 5 and block[2] != C.ERROR_BAD_NONCE:
+        return [(4, 0xF0, "high nibble of the progress byte, unused")]
+    return []
+
+
+def _clear_reserved(t: int, block: bytes, base: int) -> tuple[bytes, list[dict]]:
+    """The block with its reserved bits cleared, and what was set (offsets counted from `base`)."""
+    cleaned = bytearray(block)
+    found = []
+    for offset, mask, where in _reserved_positions(t, block):
+        bits = cleaned[offset] & mask
+        if bits:
+            cleaned[offset] &= ~mask & 0xFF
+            found.append({"byte": base + offset, "mask": mask, "set": bits, "where": where})
+    return bytes(cleaned), found
+
+
+def reserved_warning(t: int, start: int, found: list[dict]) -> str:
+    """One sentence naming the reserved bits set in a block (for the decode's warnings)."""
+    parts = "; ".join(f"byte {f['byte']} & 0x{f['set']:02x} ({f['where']})" for f in found)
+    return (f"{_type_name(t)} at byte {start} has reserved bits set: {parts}. They were decoded as 0; "
+            "the pod's own codec would refuse this block.")
+
+
+def _explain_error(block: dict) -> None:
+    """An ErrorResponse other than bad nonce carries `FF 0P`: its fault event code and progress."""
+    if block.get("type") == C.BLOCK_ERROR and block.get("code") != C.ERROR_BAD_NONCE:
+        block["fault_code"] = block["word"] >> 8
+        block["progress"] = block["word"] & 0x0F
+
+
+def _block_end(raw: bytes, start: int) -> int:
+    return start + 10 if raw[start] == C.BLOCK_STATUS else start + 2 + raw[start + 1]
+
+
+def _parse_one(stream: io.BytesIO, base: int, lenient: bool = False) -> dict:
     start = stream.tell()
     raw = stream.getvalue()
     t = raw[start]
@@ -489,14 +547,26 @@ def _parse_one(stream: io.BytesIO, base: int) -> dict:
         raise SpecError(
             f"status block 0x1d at byte {base + start} needs 10 bytes but only {len(raw) - start} remain.", base + start
         )
+    found: list[dict] = []
     try:
-        value = Block.parse_stream(stream)
+        if lenient:
+            end = _block_end(raw, start)
+            cleaned, found = _clear_reserved(t, raw[start:end], base + start)
+            value = Block.parse(cleaned)
+            stream.seek(end)
+        else:
+            value = Block.parse_stream(stream)
     except ConstructError as err:
         raise SpecError(
             f"{_type_name(t)} at byte {base + start} does not fit its layout ({_describe_failure(t, raw, start, err)}).",
             base + start,
         ) from None
-    return _plain(value)
+    block = _plain(value)
+    if lenient:
+        _explain_error(block)
+        if found:
+            block["reserved_bits"] = found
+    return block
 
 
 def _describe_failure(t: int, raw: bytes, start: int, err: Exception) -> str:
@@ -507,10 +577,13 @@ def _describe_failure(t: int, raw: bytes, start: int, err: Exception) -> str:
     return _reason(err)
 
 
-def parse_blocks(body: bytes, offset: int = HEADER_SIZE) -> list[dict]:
+def parse_blocks(body: bytes, offset: int = HEADER_SIZE, lenient: bool = False,
+                 warnings: list[str] | None = None) -> list[dict]:
     """Walk a message body into block dictionaries (1D has no length byte; others are prefixed).
 
-    `offset` is where the body starts in the message, used only in error messages.
+    `offset` is where the body starts in the message, used only in error messages. With
+    `lenient`, reserved bits that are set are decoded as 0, listed in the block's `reserved_bits`
+    (see the module docstring) and described by one sentence per block appended to `warnings`.
     """
     data = bytes(body)
     if not data:
@@ -518,7 +591,11 @@ def parse_blocks(body: bytes, offset: int = HEADER_SIZE) -> list[dict]:
     stream = io.BytesIO(data)
     blocks = []
     while stream.tell() < len(data):
-        blocks.append(_parse_one(stream, offset))
+        start = stream.tell()
+        block = _parse_one(stream, offset, lenient)
+        if block.get("reserved_bits") and warnings is not None:
+            warnings.append(reserved_warning(block["type"], offset + start, block["reserved_bits"]))
+        blocks.append(block)
     return blocks
 
 
@@ -592,10 +669,13 @@ def build_blocks(blocks: list) -> bytes:
 
 # --- messages --------------------------------------------------------------------------------
 
-def parse_message(data: bytes) -> dict:
+def parse_message(data: bytes, lenient: bool = False) -> dict:
     """Parse one whole message (address, B9, BLEN, blocks, CRC16).
 
-    Returns `{"address", "seq", "followup", "blocks": [block dicts], "body": bytes}`.
+    Returns `{"address", "seq", "followup", "blocks": [block dicts], "body": bytes}`. With
+    `lenient` (the trace tool's reading, see the module docstring) it also holds `"warnings"`, a
+    list of sentences (empty when every reserved bit is 0), and a message whose CRC is right
+    is decoded even when reserved bits are set.
     """
     data = bytes(data)
     if len(data) < MIN_MESSAGE:
@@ -612,8 +692,17 @@ def parse_message(data: bytes) -> dict:
             "the message is cut short or has extra bytes.",
             4,
         )
+    warnings: list[str] = []
+    signed = data
+    if lenient and data[4] & HEADER_RESERVED[1] and crc16(data[:-2]) == int.from_bytes(data[-2:], "big"):
+        # The CRC covers the bytes as sent: check it first, then decode the header with the bit cleared.
+        offset, mask, where = HEADER_RESERVED
+        warnings.append(f"the header has a reserved bit set: byte {offset} & 0x{data[offset] & mask:02x} "
+                        f"({where}). It was decoded as 0; the pod's own codec would refuse this message.")
+        cleared = data[:offset] + bytes([data[offset] & ~mask & 0xFF]) + data[offset + 1:-2]
+        signed = cleared + crc16(cleared).to_bytes(2, "big")
     try:
-        parsed: Any = Message.parse(data)
+        parsed: Any = Message.parse(signed)
     except ChecksumError:
         sent = int.from_bytes(data[-2:], "big")
         computed = crc16(data[:-2])
@@ -626,13 +715,16 @@ def parse_message(data: bytes) -> dict:
         raise SpecError(f"the message header is invalid: {_reason(err)}.", 4) from None
     fields = parsed.signed.value
     body = bytes(fields.body)
-    return {
+    message = {
         "address": fields.address,
         "seq": fields.header.seq,
         "followup": int(fields.header.followup),
-        "blocks": parse_blocks(body, HEADER_SIZE),
+        "blocks": parse_blocks(body, HEADER_SIZE, lenient, warnings),
         "body": body,
     }
+    if lenient:
+        message["warnings"] = warnings
+    return message
 
 
 def build_message(msg: dict) -> bytes:

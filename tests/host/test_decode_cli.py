@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from eros.crc import crc16
 from handset import render, spec
 from handset.cli import main
 
@@ -65,9 +66,10 @@ def test_json_lines_match_the_spec(captures: list[dict]) -> None:
     assert len(lines) == len(rows)
     for row, line in zip(rows, lines):
         obj = json.loads(line)
-        expected = render.jsonable(spec.parse_message(bytes.fromhex(row["hex"])))
+        expected = render.jsonable(spec.parse_message(bytes.fromhex(row["hex"]), lenient=True))
         assert obj["input"] == row["hex"]
         assert {k: v for k, v in obj.items() if k != "input"} == expected
+        assert obj["warnings"] == []  # real captures: every reserved bit is 0
 
 
 def test_garbage_is_reported_and_the_run_goes_on(captures: list[dict]) -> None:
@@ -162,3 +164,103 @@ def test_terminal_output_is_a_tree(captures: list[dict]) -> None:
     out = b"".join(chunks).decode("utf-8", "replace")
     assert "SetInsulinSchedule" in out
     assert "├──" in out or "└──" in out
+
+
+# --- what a real pod may send: reserved bits set, error responses other than bad nonce ------------
+
+def _with_crc(signed: bytes) -> str:
+    return (signed + crc16(signed).to_bytes(2, "big")).hex()
+
+
+def _pod_status(captures: list[dict]) -> bytes:
+    """A real captured pod status message (1D alone), without its CRC."""
+    row = next(r for r in captures if r["direction"] == "POD" and r["hex"][10:14] == "0a1d")
+    return bytes.fromhex(row["hex"])[:-2]
+
+
+def test_lenient_reading_equals_the_strict_one_on_real_captures(captures: list[dict]) -> None:
+    for row in _sample(captures, 400):
+        data = bytes.fromhex(row["hex"])
+        strict, lenient = spec.parse_message(data), spec.parse_message(data, lenient=True)
+        assert lenient.pop("warnings") == []
+        for block in lenient["blocks"]:  # the only addition: an error's fault code and progress
+            if block["type"] == 0x06 and block["code"] != 0x14:
+                del block["fault_code"], block["progress"]
+        assert lenient == strict
+
+
+@pytest.mark.parametrize("byte, bit, field_mask, where", [
+    (8, 0x80, 0xF0, "bits 31..28 of bytes 2..5"),   # status bytes 2..5 top bits
+    (10, 0x04, 0x04, "bit 10 of bytes 2..5"),        # the bit some decoders fold into bolus remaining
+    (12, 0x80, 0x80, "bit 31 of bytes 6..9"),        # the bit omnipy calls 'faulted'
+])
+def test_status_with_a_reserved_bit_is_decoded_with_the_bit_shown(captures: list[dict], byte: int, bit: int,
+                                                                   field_mask: int, where: str) -> None:
+    clean = _pod_status(captures)
+    dirty = bytearray(clean)
+    dirty[byte] |= bit
+    text = _with_crc(bytes(dirty))
+    # The pod's own codec and the strict reading refuse it ...
+    from eros.errors import ProtocolError
+    from eros.message import parse_message as pod_parse
+    with pytest.raises(ProtocolError):
+        pod_parse(bytes.fromhex(text))
+    strict = CliRunner().invoke(main, ["decode", "--strict", text])
+    assert strict.exit_code == 1 and "reserved bit" in strict.stderr and "Without --strict" in strict.stderr
+    # ... the trace tool shows it: every field as in the clean message, plus the bit and a warning.
+    result = CliRunner().invoke(main, ["decode", text])
+    assert result.exit_code == 0, result.output
+    assert f"warning: block 0x1d at byte 6 has reserved bits set: byte {byte} & 0x{bit:02x} ({where}" in result.stdout
+    assert "reserved bits set (decoded as 0)" in result.stdout
+    clean_fields = spec.parse_message(bytes.fromhex(_with_crc(clean)))["blocks"][0]
+    for key, value in clean_fields.items():
+        if key != "type":
+            assert f"{key}: {render.field_text(clean_fields, key, value)}" in result.stdout
+    obj = json.loads(CliRunner().invoke(main, ["decode", "--json", text]).stdout)
+    block = obj["blocks"][0]
+    (entry,) = block.pop("reserved_bits")
+    assert (entry["byte"], entry["mask"], entry["set"]) == (byte, field_mask, bit) and entry["where"].startswith(where)
+    assert block == clean_fields
+    assert len(obj["warnings"]) == 1
+
+
+def test_header_reserved_bit_and_a_beep_config_nibble(captures: list[dict]) -> None:
+    dirty = bytearray(_pod_status(captures))
+    dirty[4] |= 0x40
+    obj = spec.parse_message(bytes.fromhex(_with_crc(bytes(dirty))), lenient=True)
+    assert obj["seq"] == spec.parse_message(bytes.fromhex(_with_crc(_pod_status(captures))))["seq"]
+    assert len(obj["warnings"]) == 1 and obj["warnings"][0].startswith("the header has a reserved bit set: byte 4 & 0x40")
+    # A PDM BeepConfig (AAPS vector 1e0402404040) with the unused high nibble set.
+    body = CliRunner().invoke(main, ["decode", "--body", "1e0412404040"])
+    assert body.exit_code == 0 and "beep_type: 0x2" in body.stdout and "byte 2 & 0x10" in body.stdout
+    # A corrupted message stays an error: leniency never skips the CRC.
+    corrupt = bytes.fromhex(_with_crc(bytes(dirty)))
+    corrupt = corrupt[:-1] + bytes([corrupt[-1] ^ 1])
+    assert CliRunner().invoke(main, ["decode", corrupt.hex()]).exit_code == 1
+
+
+@pytest.mark.parametrize("block, code, fault, progress", [
+    ("0603070008", "0x07 (illegal parameter)", "0x00 (no fault)", "8 (running, above 50 U)"),   # OmniKit vector
+    ("0603101308", "0x10 (unknown error)", "0x13 (message length too long)", "8 (running, above 50 U)"),  # AAPS
+])
+def test_error_response_other_than_bad_nonce_shows_fault_and_progress(vectors: list[dict], captures: list[dict],
+                                                                      block: str, code: str, fault: str,
+                                                                      progress: str) -> None:
+    if block == "0603070008":  # taken from the reference vector itself (its 2 trailing bytes are a CRC)
+        block = next(v["hex"] for v in vectors if v.get("test_name") == "testErrorResponse")[:10]
+    header = _pod_status(captures)[:4] + bytes([0x08, 0x05])
+    text = _with_crc(header + bytes.fromhex(block))
+    result = CliRunner().invoke(main, ["decode", text])
+    assert result.exit_code == 0, result.output
+    assert f"code: {code}" in result.stdout
+    assert f"fault_code: {fault}" in result.stdout
+    assert f"progress: {progress}" in result.stdout
+    obj = json.loads(CliRunner().invoke(main, ["decode", "--json", text]).stdout)["blocks"][0]
+    assert (obj["fault_code"], obj["progress"]) == (int(fault[:4], 16), int(progress.split()[0]))
+
+
+def test_bad_nonce_error_keeps_its_resync_word(captures: list[dict]) -> None:
+    row = next(r for r in captures if r["hex"][12:16] == "0603" and r["hex"][16:18] == "14")
+    obj = json.loads(CliRunner().invoke(main, ["decode", "--json", row["hex"]]).stdout)["blocks"][0]
+    assert "fault_code" not in obj and "progress" not in obj
+    assert "(nonce resync word)" in CliRunner().invoke(main, ["decode", row["hex"]]).stdout
