@@ -13,6 +13,9 @@ on board UP to a whole pulse. Rules, in the order applied:
    lower the result: the conservative reading of the rule.) IOB is used only when BG is known.
 5. no suggestion when BG < minimum BG for calculations; a BG older than 5 minutes is not used;
    no suggestion while a previous bolus is unconfirmed (R7.10); the result is capped at max bolus.
+
+Blood glucose is computed in whole mg/dL (the stored settings' unit) and typed and shown in the
+person's `bg_unit` (mg/dL or mmol/L): `read_bg` for the input, `suggestion_items` for the output.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Iterable
 
+from handset import units
 from handset.settings import Settings
 
 PULSES_PER_UNIT = 20
@@ -107,8 +111,8 @@ def suggest(settings: Settings, *, carbs_tenths_g: int = 0, bg_mgdl: int | None 
         bg_mgdl = None
     if bg_mgdl is not None and bg_mgdl < settings.min_bg:
         return Suggestion(None, refusal=(
-            f"Blood glucose {bg_mgdl} mg/dL is below the minimum for calculations ({settings.min_bg} mg/dL): "
-            "no bolus is suggested; treat the low first."))
+            f"Blood glucose {settings.show_bg(bg_mgdl)} is below the minimum for calculations "
+            f"({settings.show_bg(settings.min_bg)}): no bolus is suggested; treat the low first."))
 
     # 1. Meal: tenths of grams / (g per U) -> units; x20 -> pulses.
     meal = Fraction(carbs_tenths_g * PULSES_PER_UNIT, 10 * settings.carb_ratio)
@@ -151,3 +155,29 @@ def suggest(settings: Settings, *, carbs_tenths_g: int = 0, bg_mgdl: int | None 
         # Rounding the sum down may leave one pulse more than the parts rounded separately: give it to the meal.
         meal_pulses = total - correction_pulses
     return Suggestion(total, meal_pulses, correction_pulses, iob, iob_used, None, notes, steps)
+
+
+def read_bg(settings: Settings, text: str) -> int:
+    """The calculator's blood-glucose input, typed in the person's unit (or naming its unit:
+    "7.8 mmol/L", "140 mg/dL"), as whole mg/dL; InvalidInput with a sentence otherwise."""
+    return settings.read_bg(text)
+
+
+def suggestion_items(s: Suggestion, settings: Settings, carbs_tenths_g: int,
+                     bg_mgdl: int | None) -> list[tuple[str, str]]:
+    """The calculator's inputs, arithmetic and result as (name, text) rows, blood glucose in the
+    person's unit and insulin in units (from exact thousandths and whole pulses)."""
+    items = [("carbs", f"{carbs_tenths_g // 10}.{carbs_tenths_g % 10} g"),
+             ("blood glucose", settings.show_bg(bg_mgdl) if bg_mgdl is not None else "not entered"),
+             ("target", f"{settings.show_bg(settings.target)} (correct above {settings.show_bg(settings.correct_above)})"),
+             ("correction factor", f"{settings.show_bg(settings.correction_factor)} per U")]
+    for name, milli in s.steps_milliunits.items():
+        items.append((name.replace("_", " "), units.format_milliunits(milli)))
+    items.append(("insulin on board",
+                  f"{units.format_units(s.iob.total_pulses)} (meal {units.format_units(s.iob.meal_pulses)}, "
+                  f"correction {units.format_units(s.iob.correction_pulses)})"
+                  + ("" if s.iob_used else " — not subtracted")))
+    if s.pulses is not None:
+        items.append(("suggested bolus", f"{units.format_units(s.pulses)} (meal {units.format_units(s.meal_pulses)}, "
+                                         f"correction {units.format_units(s.correction_pulses)})"))
+    return items

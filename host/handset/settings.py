@@ -2,6 +2,8 @@
 
 * `Settings`: safety limits and bolus-calculator parameters, range-checked (SAFETY-NOTES §5.2, §5.4)
   and stored in `settings.json`. The CLI checks every command against them before anything is sent.
+  `bg_unit` ("mg/dL" or "mmol/L") is how blood glucose is typed and shown; the blood-glucose
+  settings are stored in whole mg/dL whatever the unit (conversion rule: `units.format_bg`).
 * `BasalPrograms`: up to 7 named 48-half-hour programs and which one is active (`basal-programs.json`).
 * `Journal`: an append-only record of the commands this handset sent and what they did
   (`journal.jsonl`); boluses recorded here feed the calculator's insulin on board.
@@ -81,17 +83,17 @@ RANGES: dict[str, Range] = {
     "max_basal": Range(1, units.MAX_RATE_PPH_HARD, 1, units.parse_rate, units.format_rate,
                        "largest basal or temp basal rate (0.05–30 U/h, default 3 U/h)"),
     "target": Range(110, 150, 1, _parse_int("The target"), lambda v: f"{v} mg/dL",
-                    "target blood glucose (110–150 mg/dL)"),
+                    "target blood glucose ({range})"),
     "correct_above": Range(110, 200, 1, _parse_int("Correct above"), lambda v: f"{v} mg/dL",
-                           "correct only above this blood glucose (110–200 mg/dL, not below the target)"),
+                           "correct only above this blood glucose ({range}, not below the target)"),
     "carb_ratio": Range(1, 150, 1, _parse_int("The carb ratio"), lambda v: f"{v} g/U",
                         "grams of carbohydrate covered by 1 U (1–150 g/U)"),
     "correction_factor": Range(1, 400, 1, _parse_int("The correction factor"), lambda v: f"{v} mg/dL/U",
-                               "mg/dL lowered by 1 U (1–400)"),
+                               "blood glucose lowered by 1 U ({range} per U)"),
     "dia": Range(120, 360, 30, units.parse_duration, units.format_minutes,
                  "duration of insulin action (2h–6h in 30-minute steps)"),
     "min_bg": Range(50, 70, 1, _parse_int("The minimum BG"), lambda v: f"{v} mg/dL",
-                    "no suggestion below this blood glucose (50–70 mg/dL)"),
+                    "no suggestion below this blood glucose ({range})"),
     "reverse_correction": Range(0, 1, 1, _parse_bool, lambda v: "on" if v else "off",
                                 "reduce the meal bolus when BG is below target (on/off)"),
     "low_reservoir": Range(200, 1000, 100, units.parse_units, units.format_units,
@@ -99,6 +101,18 @@ RANGES: dict[str, Range] = {
     "expiry_reminder": Range(1, 24, 1, _parse_int("The expiry reminder"), lambda v: f"{v} h",
                              "expiry reminder hours before 72 h (1–24), used at activation"),
 }
+
+
+#: Settings that are blood-glucose levels or drops: stored in mg/dL, typed and shown in `bg_unit`.
+BG_SETTINGS = {"target": "The target", "correct_above": "Correct above",
+               "correction_factor": "The correction factor", "min_bg": "The minimum BG"}
+BG_UNIT_HELP = "blood glucose unit, for typing and showing (mg/dL or mmol/L)"
+
+
+def _help(name: str, unit: str) -> str:
+    """The help of a setting, its blood-glucose range in the person's unit."""
+    rule = RANGES[name]
+    return rule.help.format(range=units.bg_range_text(rule.lo, rule.hi, unit)) if name in BG_SETTINGS else rule.help
 
 
 @dataclass
@@ -116,6 +130,7 @@ class Settings:
     reverse_correction: int = 0    # 0 off, 1 on
     low_reservoir: int = 200       # pulses (10 U)
     expiry_reminder: int = 4       # hours
+    bg_unit: str = units.MG_DL     # "mg/dL" or "mmol/L": display and input only
 
     def check(self) -> None:
         """Raise InvalidInput unless every value is inside its range and the targets are coherent."""
@@ -123,30 +138,55 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or not rule.lo <= value <= rule.hi or (value - rule.lo) % rule.step:
                 raise InvalidInput(
-                    f"The setting {name} = {value!r} is out of range: {rule.help}."
+                    f"The setting {name} = {value!r} is out of range: {_help(name, units.MG_DL)}."
                 )
+        if self.bg_unit not in units.BG_UNITS:
+            raise InvalidInput(f"The setting bg_unit = {self.bg_unit!r} is not known: {BG_UNIT_HELP}.")
         if self.correct_above < self.target:
             raise InvalidInput(
-                f"Correct above ({self.correct_above} mg/dL) is below the target ({self.target} mg/dL): "
-                "set correct_above to the target or higher."
+                f"Correct above ({self.show_bg(self.correct_above)}) is below the target "
+                f"({self.show_bg(self.target)}): set correct_above to the target or higher."
             )
+
+    def show_bg(self, mg_dl: int) -> str:
+        """A blood glucose (stored mg/dL) in this person's unit: "7.8 mmol/L"."""
+        return units.format_bg(mg_dl, self.bg_unit)
+
+    def read_bg(self, text: str) -> int:
+        """A blood glucose typed in this person's unit (or with its unit) as whole mg/dL (20–600)."""
+        return units.parse_bg(text, self.bg_unit)
 
     def with_value(self, name: str, text: str) -> "Settings":
         """A copy with one setting changed from its typed text; raises InvalidInput when it breaks a rule."""
         key = name.replace("-", "_")
+        if key == "bg_unit":
+            changed = Settings(**{**asdict(self), key: units.parse_bg_unit(text)})
+            changed.check()
+            return changed
         if key not in RANGES:
-            raise InvalidInput(f"There is no setting {name!r}: choose one of {', '.join(RANGES)}.")
+            raise InvalidInput(f"There is no setting {name!r}: choose one of {', '.join(RANGES)}, bg_unit.")
         rule = RANGES[key]
-        value = rule.parse(text)
+        if key in BG_SETTINGS:
+            value = units.parse_bg_setting(text, self.bg_unit, BG_SETTINGS[key], rule.lo, rule.hi)
+        else:
+            value = rule.parse(text)
         if not rule.lo <= value <= rule.hi or (value - rule.lo) % rule.step:
-            raise InvalidInput(f"{key} = {text.strip()} is out of range: {rule.help}.")
+            raise InvalidInput(f"{key} = {text.strip()} is out of range: {_help(key, self.bg_unit)}.")
         changed = Settings(**{**asdict(self), key: value})
         changed.check()
         return changed
 
     def describe(self) -> list[tuple[str, str, str]]:
-        """(name, shown value, help) for each setting."""
-        return [(name, RANGES[name].show(getattr(self, name)), RANGES[name].help) for name in RANGES]
+        """(name, shown value, help) for each setting; blood glucose in the person's unit."""
+        rows = []
+        for name in RANGES:
+            value = getattr(self, name)
+            shown = RANGES[name].show(value)
+            if name in BG_SETTINGS:
+                shown = self.show_bg(value) + ("/U" if name == "correction_factor" else "")
+            rows.append((name, shown, _help(name, self.bg_unit)))
+        rows.append(("bg_unit", self.bg_unit, BG_UNIT_HELP))
+        return rows
 
     @classmethod
     def load(cls, state_dir: Path) -> "Settings":

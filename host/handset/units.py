@@ -82,15 +82,100 @@ def parse_grams(text: str) -> int:
     return tenths
 
 
-def parse_bg(text: str) -> int:
-    """Parse a blood glucose in mg/dL ("145") into an int, 20–600 mg/dL (SAFETY-NOTES R5.13)."""
-    number = _strip_suffix(text, ("mg/dl",))
-    if not number.isdigit():
-        raise InvalidInput(f"The blood glucose {text.strip()!r} is not a whole number of mg/dL: type it like 145.")
-    value = int(number)
-    if not 20 <= value <= 600:
-        raise InvalidInput(f"The blood glucose {value} mg/dL is out of range: the meter reads 20 to 600 mg/dL.")
-    return value
+# --- blood glucose: stored in whole mg/dL, shown and typed in mg/dL or mmol/L -----------------------
+#
+# The conversion rule (used everywhere, in both directions, integers only):
+#   mmol/L = mg/dL / 18, to one decimal, rounded half up:   tenths = (mg_dl * 20 + 18) // 36
+#   mg/dL  = mmol/L x 18, to a whole mg/dL, rounded half up: mg_dl = (tenths * 36 + 10) // 20
+# 18 is the customary factor (glucose's molar mass 180.16 g/mol gives 18.016): meters, pumps and
+# guidelines print 5.6 mmol/L for 100 mg/dL, and so does this rule. A value converted there and back
+# may move by 1 mg/dL (0.1 mmol/L is 1.8 mg/dL); stored values stay mg/dL, so that only the display
+# rounds.
+
+MG_DL = "mg/dL"
+MMOL_L = "mmol/L"
+BG_UNITS = (MG_DL, MMOL_L)
+MGDL_PER_MMOL = 18
+#: What a meter reads (SAFETY-NOTES R5.13): 20–600 mg/dL, 1.1–33.3 mmol/L.
+BG_MIN_MGDL = 20
+BG_MAX_MGDL = 600
+_BG_UNIT_SPELLINGS = {"mg/dl": MG_DL, "mgdl": MG_DL, "mg": MG_DL, "mmol/l": MMOL_L, "mmoll": MMOL_L, "mmol": MMOL_L}
+
+
+def parse_bg_unit(text: str) -> str:
+    """"mmol/L", "mmol", "mg/dL", "mgdl" (any case) -> "mmol/L" or "mg/dL"."""
+    unit = _BG_UNIT_SPELLINGS.get(text.strip().lower().replace(" ", ""))
+    if unit is None:
+        raise InvalidInput(f"The blood glucose unit {text.strip()!r} is not known: type mg/dL or mmol/L.")
+    return unit
+
+
+def mgdl_to_mmol_tenths(mg_dl: int) -> int:
+    """mg/dL -> tenths of a mmol/L, by the rule above: 100 -> 56 (5.6 mmol/L)."""
+    return (mg_dl * 20 + MGDL_PER_MMOL) // (2 * MGDL_PER_MMOL)
+
+
+def mmol_tenths_to_mgdl(tenths: int) -> int:
+    """Tenths of a mmol/L -> mg/dL, by the rule above: 56 -> 101, 78 -> 140."""
+    return (tenths * 2 * MGDL_PER_MMOL + 10) // 20
+
+
+def format_bg(mg_dl: int, unit: str = MG_DL, with_unit: bool = True) -> str:
+    """A stored blood glucose (mg/dL) in the person's unit: 140 -> "140 mg/dL" or "7.8 mmol/L"."""
+    if unit == MMOL_L:
+        tenths = mgdl_to_mmol_tenths(abs(mg_dl))
+        text = f"{'-' if mg_dl < 0 else ''}{tenths // 10}.{tenths % 10}"
+    else:
+        text = str(mg_dl)
+    return f"{text} {unit}" if with_unit else text
+
+
+def _bg_number(text: str, unit: str, what: str) -> tuple[int, str]:
+    """(number as typed: mg/dL or tenths of mmol/L, unit): a unit typed after the number wins."""
+    cleaned = text.strip().lower().replace(" ", "")
+    for spelling in sorted(_BG_UNIT_SPELLINGS, key=len, reverse=True):
+        if cleaned.endswith(spelling):
+            cleaned, unit = cleaned[: -len(spelling)], _BG_UNIT_SPELLINGS[spelling]
+            break
+    if unit == MMOL_L:
+        numerator, scale = _decimal_to_fraction(cleaned, what, "7.8")
+        if (numerator * 10) % scale:
+            raise InvalidInput(f"{what} {text.strip()} has more than one decimal: type mmol/L like 7.8.")
+        return numerator * 10 // scale, unit
+    if not cleaned.isdigit():
+        raise InvalidInput(f"{what} {text.strip()!r} is not a whole number of mg/dL: type it like 145.")
+    return int(cleaned), unit
+
+
+def parse_bg(text: str, unit: str = MG_DL) -> int:
+    """Parse a blood glucose typed in `unit` ("145", "7.8"; "7.8 mmol/L" names its own unit) into
+    whole mg/dL, 20–600 mg/dL (1.1–33.3 mmol/L, SAFETY-NOTES R5.13)."""
+    number, unit = _bg_number(text, unit, "The blood glucose")
+    mg_dl = mmol_tenths_to_mgdl(number) if unit == MMOL_L else number
+    if not BG_MIN_MGDL <= mg_dl <= BG_MAX_MGDL:
+        raise InvalidInput(
+            f"The blood glucose {_typed_bg(number, unit)} is out of range: the meter reads "
+            f"{format_bg(BG_MIN_MGDL, unit, False)} to {format_bg(BG_MAX_MGDL, unit)}.")
+    return mg_dl
+
+
+def _typed_bg(number: int, unit: str) -> str:
+    return f"{number // 10}.{number % 10} {MMOL_L}" if unit == MMOL_L else f"{number} {MG_DL}"
+
+
+def parse_bg_setting(text: str, unit: str, what: str, lo: int, hi: int) -> int:
+    """A blood-glucose setting (a level, or a drop per unit such as the correction factor) typed in
+    `unit`, as whole mg/dL within lo..hi mg/dL; the error names the range in the person's unit."""
+    number, unit = _bg_number(text, unit, what)
+    mg_dl = mmol_tenths_to_mgdl(number) if unit == MMOL_L else number
+    if not lo <= mg_dl <= hi:
+        raise InvalidInput(f"{what} {_typed_bg(number, unit)} is out of range: use {bg_range_text(lo, hi, unit)}.")
+    return mg_dl
+
+
+def bg_range_text(lo: int, hi: int, unit: str) -> str:
+    """"110–150 mg/dL" or "6.1–8.3 mmol/L"."""
+    return f"{format_bg(lo, unit, False)}–{format_bg(hi, unit)}"
 
 
 def parse_duration(text: str) -> int:

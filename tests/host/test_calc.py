@@ -139,3 +139,56 @@ def test_suggestion_is_bounded_and_never_above_the_exact_dose(carbs, bg, ic, cf,
     # pulses <= carbs/10/ic*20 + max(0, bg - target)/cf*20.
     correction_num = (bg - settings.target) * 20 if bg is not None and bg > settings.correct_above else 0
     assert s.pulses * 10 * ic * cf <= carbs * 20 * cf + correction_num * 10 * ic
+
+
+# --- the blood-glucose unit setting ------------------------------------------------------------------
+
+def test_bg_unit_setting_is_stored_and_shown(tmp_path):
+    from handset import units
+    from handset.errors import InvalidInput
+    import pytest
+
+    settings = Settings().with_value("bg_unit", "mmol/L")
+    settings.save(tmp_path)
+    loaded = Settings.load(tmp_path)
+    assert loaded.bg_unit == units.MMOL_L
+    shown = {name: (value, meaning) for name, value, meaning in loaded.describe()}
+    assert shown["bg_unit"][0] == "mmol/L"
+    assert shown["target"] == ("6.7 mmol/L", "target blood glucose (6.1–8.3 mmol/L)")
+    assert shown["correction_factor"][0] == "2.8 mmol/L/U"
+    # BG settings are typed in the person's unit and stored in whole mg/dL.
+    changed = loaded.with_value("target", "6.1").with_value("correct_above", "8.9").with_value("min_bg", "3.5")
+    assert (changed.target, changed.correct_above, changed.min_bg) == (110, 160, 63)
+    with pytest.raises(InvalidInput, match=r"The target 9.0 mmol/L is out of range: use 6.1–8.3 mmol/L"):
+        loaded.with_value("target", "9")
+    with pytest.raises(InvalidInput, match=r"Correct above \(6.1 mmol/L\) is below the target \(6.7 mmol/L\)"):
+        loaded.with_value("correct_above", "6.1")
+    with pytest.raises(InvalidInput, match="type mg/dL or mmol/L"):
+        loaded.with_value("bg_unit", "mol")
+    # A damaged unit in the file is refused with a sentence, not used.
+    (tmp_path / "settings.json").write_text('{"bg_unit": "furlongs"}')
+    with pytest.raises(InvalidInput, match="bg_unit = 'furlongs' is not known"):
+        Settings.load(tmp_path)
+
+
+def test_calculator_in_mmol_matches_mg_dl():
+    mmol = replace(S, bg_unit="mmol/L")
+    # 10.0 mmol/L = 180 mg/dL: the worked example above, typed in mmol/L.
+    bg = calc.read_bg(mmol, "10.0")
+    assert bg == 180
+    s = suggest(settings=mmol, carbs_tenths_g=450, bg_mgdl=bg)
+    assert (s.pulses, s.meal_pulses, s.correction_pulses) == (84, 60, 24)
+    items = dict(calc.suggestion_items(s, mmol, 450, bg))
+    assert items["blood glucose"] == "10.0 mmol/L"
+    assert items["target"] == "6.7 mmol/L (correct above 8.3 mmol/L)"
+    assert items["correction factor"] == "2.8 mmol/L per U"
+    assert items["suggested bolus"] == "4.20 U (meal 3.00 U, correction 1.20 U)"
+    assert dict(calc.suggestion_items(s, S, 450, bg))["blood glucose"] == "180 mg/dL"
+
+
+def test_low_bg_refusal_speaks_the_persons_unit():
+    mmol = replace(S, bg_unit="mmol/L")
+    s = suggest(settings=mmol, carbs_tenths_g=300, bg_mgdl=calc.read_bg(mmol, "3.5"))
+    assert s.pulses is None
+    assert s.refusal is not None and s.refusal.startswith(
+        "Blood glucose 3.5 mmol/L is below the minimum for calculations (3.9 mmol/L)")

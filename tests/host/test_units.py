@@ -99,3 +99,63 @@ def test_basal_programs():
 def test_bad_basal_programs(text, words):
     with pytest.raises(InvalidInput, match=words):
         units.parse_basal_program(text)
+
+
+# --- blood glucose in mg/dL or mmol/L -----------------------------------------------------------------
+
+@pytest.mark.parametrize("mg_dl, shown", [
+    (20, "1.1"), (54, "3.0"), (70, "3.9"), (100, "5.6"), (120, "6.7"), (140, "7.8"), (180, "10.0"),
+    (250, "13.9"), (600, "33.3"),
+    (9, "0.5"),  # 0.5 exactly: the half rounds up
+])
+def test_mmol_display_by_the_stated_rule(mg_dl, shown):
+    # mmol/L = mg/dL / 18 to one decimal, half up; the values meters print.
+    assert units.format_bg(mg_dl, units.MMOL_L) == f"{shown} mmol/L"
+    assert units.format_bg(mg_dl, units.MMOL_L, with_unit=False) == shown
+    assert units.format_bg(mg_dl) == f"{mg_dl} mg/dL"
+
+
+@pytest.mark.parametrize("typed, mg_dl", [
+    ("5.6", 101), ("7.8", 140), ("10", 180), ("10.0", 180), ("3.9", 70), ("1.1", 20), ("33.3", 599),
+    ("7.8 mmol/L", 140), ("7.8mmol", 140),
+])
+def test_mmol_input_by_the_stated_rule(typed, mg_dl):
+    # mg/dL = mmol/L x 18, half up: 5.6 x 18 = 100.8 -> 101, 7.8 x 18 = 140.4 -> 140.
+    assert units.parse_bg(typed, units.MMOL_L) == mg_dl
+
+
+def test_conversion_is_integer_and_round_trips_within_one_mg_dl():
+    for mg_dl in range(units.BG_MIN_MGDL, units.BG_MAX_MGDL + 1):
+        tenths = units.mgdl_to_mmol_tenths(mg_dl)
+        assert isinstance(tenths, int)
+        # 18 mg/dL per mmol/L: the nearest tenth, never more than half a tenth (0.9 mg/dL) away.
+        assert abs(tenths * 18 - mg_dl * 10) <= 9
+        assert abs(units.mmol_tenths_to_mgdl(tenths) - mg_dl) <= 1
+    for tenths in range(11, 334):  # every value a person can type comes back unchanged
+        assert units.mgdl_to_mmol_tenths(units.mmol_tenths_to_mgdl(tenths)) == tenths
+
+
+def test_a_typed_unit_wins_over_the_setting():
+    assert units.parse_bg("140 mg/dL", units.MMOL_L) == 140
+    assert units.parse_bg("7.8 mmol/l", units.MG_DL) == 140
+
+
+@pytest.mark.parametrize("typed, unit, words", [
+    ("34", units.MMOL_L, "out of range: the meter reads 1.1 to 33.3 mmol/L"),
+    ("1.0", units.MMOL_L, "1.0 mmol/L is out of range"),
+    ("7.85", units.MMOL_L, "more than one decimal"),
+    ("7.8", units.MG_DL, "not a whole number of mg/dL"),
+    ("601", units.MG_DL, "out of range: the meter reads 20 to 600 mg/dL"),
+    ("high", units.MMOL_L, "not a number"),
+    ("-5", units.MMOL_L, "negative"),
+])
+def test_bad_bg_input_says_what_to_type(typed, unit, words):
+    with pytest.raises(InvalidInput, match=words):
+        units.parse_bg(typed, unit)
+
+
+def test_bg_unit_spellings():
+    assert units.parse_bg_unit("mmol/L") == units.parse_bg_unit(" MMOL ") == units.MMOL_L
+    assert units.parse_bg_unit("mg/dl") == units.parse_bg_unit("mgdl") == units.MG_DL
+    with pytest.raises(InvalidInput, match="type mg/dL or mmol/L"):
+        units.parse_bg_unit("mol")
