@@ -14,13 +14,19 @@ from typing import Any
 
 import click
 
-from handset.cli import main
 
 PROMPT = "handset> "
 EXIT_WORDS = {"exit", "quit", "q"}
 
 
-def _command_words() -> dict[str, list[str]]:
+def _root() -> click.Group:
+    """The `handset` group this shell runs in (found from click's context, so no import of the CLI)."""
+    root = click.get_current_context().find_root().command
+    assert isinstance(root, click.Group)
+    return root
+
+
+def _command_words(main: click.Group) -> dict[str, list[str]]:
     """Every command (and `group sub`) with its options, for completion."""
     words: dict[str, list[str]] = {}
     for name, command in main.commands.items():
@@ -34,7 +40,7 @@ def _command_words() -> dict[str, list[str]]:
     return words
 
 
-def run_line(line: str, port: str | None, state: str | None) -> int:
+def run_line(main: click.Group, line: str, port: str | None, state: str | None) -> int:
     """Run one typed command; returns its exit code (errors were already printed as sentences)."""
     try:
         args = shlex.split(line)
@@ -71,13 +77,13 @@ def run_line(line: str, port: str | None, state: str | None) -> int:
     return 0
 
 
-def _interactive(port: str | None, state: str | None, history_file: Path) -> int:
+def _interactive(main: click.Group, port: str | None, state: str | None, history_file: Path) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.completion import NestedCompleter
     from prompt_toolkit.history import FileHistory
 
     nested: dict[str, Any] = {}
-    for phrase, options in _command_words().items():
+    for phrase, options in _command_words(main).items():
         *groups, last = phrase.split(" ")
         level = nested
         for part in groups:
@@ -100,19 +106,20 @@ def _interactive(port: str | None, state: str | None, history_file: Path) -> int
             return code
         if line.strip() in EXIT_WORDS:
             return code
-        code = run_line(line, port, state)
+        code = run_line(main, line, port, state)
 
 
-@main.command("shell")
+@click.command("shell")
 @click.option("--port", envvar="HANDSET_PORT", default=None, help="Pod link for every command (env HANDSET_PORT).")
 @click.option("--state", envvar="HANDSET_STATE", type=click.Path(file_okay=False), default=None,
               help="State directory for every command (env HANDSET_STATE).")
 def shell_cmd(port: str | None, state: str | None) -> None:
     """Type handset commands at a prompt (Tab completes, ↑ recalls, `exit` leaves)."""
+    main = _root()
     if sys.stdin.isatty() and sys.stdout.isatty():
         from handset.state import default_state_dir
         base = Path(state) if state else default_state_dir()
-        code = _interactive(port, state, base / "shell-history")
+        code = _interactive(main, port, state, base / "shell-history")
     else:
         code = 0
         for line in sys.stdin:
@@ -120,5 +127,8 @@ def shell_cmd(port: str | None, state: str | None) -> None:
                 break
             if line.strip() and not line.lstrip().startswith("#"):
                 print(f"{PROMPT}{line.strip()}", flush=True)
-                code = run_line(line, port, state)
+                code = run_line(main, line, port, state)
     raise SystemExit(code)
+
+
+COMMANDS: list[click.Command] = [shell_cmd]

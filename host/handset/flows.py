@@ -23,12 +23,14 @@ from typing import TYPE_CHECKING, Callable
 from eros import constants as C
 from eros import schedule
 from eros import nonce as eros_nonce
+from handset.blocks import check_int as _check_int, check_rates as _check_rates, time_of_day_ms as tod_from
 from handset.errors import BadReply, InvalidInput, PodAlreadyPaired, PodUnreachable
+from handset.podstatus import Status
 from handset.session import NoReply
 from handset.state import PodRecord, now_iso
 
 if TYPE_CHECKING:
-    from handset.pod import PodClient, Status
+    from handset.client import PodConnection as PodClient
 
 PRIME_PULSES = 52
 CANNULA_PULSES = 10
@@ -107,8 +109,6 @@ def activate(
     :raises InvalidInput: bad arguments (nothing is sent).
     :raises PodAlreadyPaired: the state directory holds an active, running pod.
     """
-    from handset.pod import _check_int, _check_rates, time_of_day_ms as tod_from
-
     rates = _check_rates(basal_rates_pph)
     _check_int("low-reservoir alert", low_reservoir_units, 1, 50, "units")
     _check_int("expiration reminder", expiry_reminder_hours, 1, 24, "hours")

@@ -1,0 +1,146 @@
+"""`handset settings show|set` and `handset calc`: the person's limits and the bolus calculator
+(nothing here talks to the pod); the calculator helpers are shared with `bolus --carbs/--bg`.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from handset import calc, units
+from handset.errors import HandsetError, InvalidInput
+from handset.output import Out
+from handset.settings import Journal, Settings
+from handset.cmd_common import Options, common_options
+
+def bolus_records(journal: Journal) -> list[calc.BolusRecord]:
+    """Delivered boluses with their meal/correction split, from the journal.
+
+    A bolus with no recorded result (the handset stopped mid-delivery) counts in full; a shortfall
+    comes off the meal part first, so that correction insulin, which may also cut the meal, stays.
+    """
+    results = {e.get("ref"): int(e.get("delivered", 0)) for e in journal.entries() if e.get("kind") == "bolus_result"}
+    records = []
+    for entry in journal.entries():
+        if entry.get("kind") != "bolus":
+            continue
+        meal, correction = int(entry.get("meal", 0)), int(entry.get("correction", 0))
+        delivered = results.get(entry.get("ref"), meal + correction)
+        shortfall = max(0, meal + correction - delivered)
+        meal_cut = min(meal, shortfall)
+        records.append(calc.BolusRecord(int(entry["time"]), meal - meal_cut, correction - (shortfall - meal_cut)))
+    return records
+
+
+def calculator_blocked(state_dir: Path) -> bool:
+    """True while a command sent to the pod is still unconfirmed (R7.10: block the calculator)."""
+    from handset.state import StateStore
+    try:
+        return bool(StateStore(state_dir).unsettled())
+    except HandsetError:
+        return True
+
+
+def split_manual(suggestion: calc.Suggestion, pulses: int) -> tuple[int, int]:
+    """Split a dose that differs from the suggestion (R5.12: increases go to the meal part;
+    decreases come off the meal part first)."""
+    meal, correction = suggestion.meal_pulses, suggestion.correction_pulses
+    diff = pulses - (meal + correction)
+    if diff >= 0:
+        return meal + diff, correction
+    cut = -diff
+    meal_cut = min(meal, cut)
+    return meal - meal_cut, correction - (cut - meal_cut)
+
+
+def show_suggestion(out: Out, s: calc.Suggestion, carbs_tenths: int, bg: int | None) -> None:
+    """Print the calculator's arithmetic and result."""
+    items = [("carbs", f"{carbs_tenths // 10}.{carbs_tenths % 10} g"),
+             ("blood glucose", f"{bg} mg/dL" if bg is not None else "not entered")]
+    for name, milli in s.steps_milliunits.items():
+        items.append((name.replace("_", " "), units.format_milliunits(milli)))
+    items.append(("insulin on board",
+                  f"{units.format_units(s.iob.total_pulses)} (meal {units.format_units(s.iob.meal_pulses)}, "
+                  f"correction {units.format_units(s.iob.correction_pulses)})"
+                  + ("" if s.iob_used else " — not subtracted")))
+    if s.pulses is not None:
+        items.append(("suggested bolus", f"{units.format_units(s.pulses)} (meal {units.format_units(s.meal_pulses)}, "
+                                         f"correction {units.format_units(s.correction_pulses)})"))
+    out.pairs("Bolus calculator", items)
+    for note in s.notes:
+        out.warn(note)
+
+
+def suggestion_json(s: calc.Suggestion) -> dict[str, Any]:
+    """The calculator result as JSON-able data (pulses and thousandths of a unit)."""
+    return {"suggested_pulses": s.pulses, "suggested_units": None if s.pulses is None else units.format_units(s.pulses, False),
+            "meal_pulses": s.meal_pulses, "correction_pulses": s.correction_pulses,
+            "iob_meal_pulses": s.iob.meal_pulses, "iob_correction_pulses": s.iob.correction_pulses,
+            "iob_used": s.iob_used, "refusal": s.refusal, "notes": s.notes, "steps_milliunits": s.steps_milliunits}
+
+
+def run_calculator(opts: Options, carbs: str | None, bg: str | None) -> tuple[calc.Suggestion, int, int | None]:
+    """Parse the calculator's inputs and compute the suggestion (no pod contact)."""
+    if carbs is None and bg is None:
+        raise InvalidInput("The calculator needs --carbs G, --bg MG_DL or both.")
+    carbs_tenths = units.parse_grams(carbs) if carbs is not None else 0
+    bg_value = units.parse_bg(bg) if bg is not None else None
+    settings = Settings.load(opts.state)
+    now = int(time.time())
+    suggestion = calc.suggest(settings, carbs_tenths_g=carbs_tenths, bg_mgdl=bg_value, bg_time_s=now, now_s=now,
+                              records=bolus_records(Journal(opts.state)),
+                              unconfirmed=calculator_blocked(opts.state))
+    return suggestion, carbs_tenths, bg_value
+
+
+@click.command("calc")
+@click.option("--carbs", metavar="G", help="Carbohydrates in grams (0.1–225).")
+@click.option("--bg", metavar="MG_DL", help="Blood glucose in mg/dL (20–600), measured now.")
+@common_options()
+def calc_cmd(carbs: str | None, bg: str | None, opts: Options) -> None:
+    """Suggest a bolus from carbs and blood glucose (nothing is sent to the pod)."""
+    out = opts.out
+    suggestion, carbs_tenths, bg_value = run_calculator(opts, carbs, bg)
+    if out.json_mode:
+        out.json(suggestion_json(suggestion))
+        return
+    if suggestion.refusal:
+        raise InvalidInput(suggestion.refusal)
+    show_suggestion(out, suggestion, carbs_tenths, bg_value)
+    assert suggestion.pulses is not None
+    out.line(f"To deliver it: handset bolus {units.format_units(suggestion.pulses, False)}"
+             + (f" --carbs {carbs}" if carbs else "") + (f" --bg {bg}" if bg else ""))
+
+
+@click.group("settings")
+def settings_group() -> None:
+    """Show or change limits and calculator settings (kept in the state directory)."""
+
+
+@settings_group.command("show")
+@common_options()
+def settings_show(opts: Options) -> None:
+    """Show every setting with its allowed range."""
+    settings = Settings.load(opts.state)
+    if opts.json:
+        opts.out.json({name: getattr(settings, name) for name, _, _ in settings.describe()})
+        return
+    opts.out.table("Settings", ("setting", "value", "meaning"), settings.describe())
+
+
+@settings_group.command("set")
+@click.argument("name")
+@click.argument("value")
+@common_options(json_flag=False)
+def settings_set(name: str, value: str, opts: Options) -> None:
+    """Change one setting, e.g. `settings set max_bolus 8` or `settings set dia 3h30m`."""
+    settings = Settings.load(opts.state).with_value(name, value)
+    settings.save(opts.state)
+    key = name.replace("-", "_")
+    shown = dict((n, v) for n, v, _ in settings.describe())[key]
+    opts.out.good(f"{key} is now {shown}.")
+
+
+COMMANDS: list[click.Command] = [calc_cmd, settings_group]
