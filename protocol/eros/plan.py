@@ -93,14 +93,9 @@ def plan_from_blocks(block_1a, block_extra):
         # a PDM generation rounds a lone odd half-pulse down: allow one pulse a day
         if abs(sum(segs) - total // 10) > 1:
             _fail("the basal table delivers %d pulses a day but its timing block %d" % (sum(segs), total // 10))
-        entries = block_extra["entries"]
-        done_before = 0
-        for i in range(block_extra["current_entry"]):
-            done_before += entries[i]["tenths"]
-        done_before += entries[block_extra["current_entry"]]["tenths"] - block_extra["remaining_tenths"]
-        return PulsePlan("basal", _entries(entries), True, block_extra["current_entry"],
-                         block_extra["remaining_tenths"], block_extra["delay_until_next_tenth_us"],
-                         done_before % 10, 0)
+        # the real pod counts tenths from 0 when a program starts, not from midnight (SPEC 7.5)
+        return PulsePlan("basal", _entries(block_extra["entries"]), True, block_extra["current_entry"],
+                         block_extra["remaining_tenths"], block_extra["delay_until_next_tenth_us"], 0, 0)
     if table == 1:
         if hh != len(segs) or block_1a["seconds_x8"] != 0x3840 or block_1a["pulses"] != segs[0]:
             _fail("the temp basal table is inconsistent: %d half-hours announced, %d listed"
@@ -204,8 +199,10 @@ class PulsePlan:
                 if acc >= 10:
                     break
             if rem == 0:
-                if idx + 1 >= len(self._e) and not self._cyclic:
-                    break          # the plan ends at this tick
+                if idx + 1 >= len(self._e):
+                    if not self._cyclic:
+                        break      # the plan ends at this tick
+                    acc = 0        # a basal table's end (midnight) drops the partial tenths
                 idx = (idx + 1) % len(self._e)
                 t, ims, ius = self._e[idx]
                 rem = t
@@ -237,9 +234,11 @@ class PulsePlan:
                 self._rem -= k
                 self._add(k - 1, ims, ius)      # now at the last tick taken
             if self._rem == 0:
-                if self._idx + 1 >= len(e) and not self._cyclic:
-                    self._done = True
-                    break
+                if self._idx + 1 >= len(e):
+                    if not self._cyclic:
+                        self._done = True
+                        break
+                    self._acc = 0
                 self._idx = (self._idx + 1) % len(e)
                 t, ims, ius = e[self._idx]
                 self._rem = t

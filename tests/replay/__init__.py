@@ -1,0 +1,1 @@
+"""Replay of the real captured sessions (see README.md)."""

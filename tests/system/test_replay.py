@@ -1,0 +1,49 @@
+"""Replay of the real captured sessions against the real firmware (unix MicroPython, virtual clock).
+
+Every PDM message of each rebuilt session (tests/replay: captured ones byte for byte, missing
+ones inferred from the pod's replies as tests/replay/README.md lists) is sent at its captured
+time (bench `advance`, the pod's crystal 440 ppm fast), and each reply is compared with the real
+pod's: pulses within ±1 in at least 99 % of statuses (after the prime, whose count differs from
+pod to pod: SPEC 7.5), minutes within ±1, every other field exact (radio gain/RSSI aside).
+Prints the figures of each session.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from replay.runner import Figures, replay
+from replay.sessions import sessions
+
+GOAL_PULSES = 0.99
+
+
+@pytest.mark.targets("tcp")
+def test_replay_of_the_captured_sessions(start_pod, target, captures, capsys):
+    figures: list[Figures] = []
+    t0 = time.monotonic()
+    for s in sessions(captures):
+        link = start_pod(target, extra_args=["--lot", str(s.lot), "--tid", str(s.tid)])
+        now = [0]
+
+        def advance_to(ms: int) -> None:
+            if ms > now[0]:
+                now[0] = link.bench_ok({"op": "advance", "ms": ms - now[0]}, timeout=60)["now_ms"]
+
+        def exchange(message: bytes) -> bytes:
+            return link.send_message(message, timeout=10)
+
+        figures.append(replay(s, exchange, advance_to))
+    with capsys.disabled():
+        print("\nreplay of the captured sessions (%.1f s):" % (time.monotonic() - t0))
+        for f in figures:
+            print("  " + f.line())
+            for e in f.examples:
+                print("      " + e)
+    for f in figures:
+        assert f.replies > 0, f"{f.name}: no reply was compared"
+        assert f.pulse_share() >= GOAL_PULSES, f"{f.name}: pulses within ±1 in only {100 * f.pulse_share():.2f} % of statuses"
+        assert f.minutes_within_1 == f.statuses, f"{f.name}: minutes off by more than 1: {f.examples}"
+        assert not f.fields_wrong, f"{f.name}: fields that differ from the real pod: {f.fields_wrong}: {f.examples}"
+        assert f.nonce_out_of_step == 0, f"{f.name}: the captured nonces left the generator's sequence"
