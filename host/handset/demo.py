@@ -3,13 +3,18 @@
 It starts the firmware under the unix MicroPython (real clock, 60 times faster, bench enabled),
 waits until it listens, activates it with the default basal program, sets a temp basal, gives a
 1 U bolus with a progress bar, shows the status and the history, then leaves the pod running and
-prints how to talk to it. Ctrl-C stops the pod. Anything that fails is reported in one sentence.
+prints how to talk to it. Anything that fails is reported in one sentence.
+
+However the demo ends — the end of the session with --no-wait, a failure, Ctrl-C (SIGINT), SIGTERM
+or a closed terminal (SIGHUP), at any moment — it stops the pod process it started (which runs in
+its own session, so that a Ctrl-C reaches only the demo) and says where it left its files.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,10 +27,29 @@ import click
 ROOT = Path(__file__).resolve().parents[2]
 READY_TEXT = "listening on"
 READY_TIMEOUT_S = 15.0
+INTERRUPTED_EXIT = 130  # what a handset command exits with after a Ctrl-C
+
+
+#: Ctrl-C stays a KeyboardInterrupt (the handset's own handling, e.g. a bolus asks whether to
+#: cancel); SIGTERM and SIGHUP end the demo wherever it is.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 class DemoFailed(Exception):
     """A step of the demo failed; the message is the one line to show."""
+
+
+class DemoStopped(BaseException):
+    """A stop signal arrived. A BaseException, like KeyboardInterrupt, so that no handler of the
+    handset's commands (which turn every Exception into a sentence) swallows it."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _raise_stopped(signum: int, _frame: object) -> None:
+    raise DemoStopped(signal.Signals(signum).name)
 
 
 def micropython_binary() -> str:
@@ -46,34 +70,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_pod(work: Path, port: int, speed: int) -> subprocess.Popen[bytes]:
-    """Start the firmware and wait until it listens; its log goes to work/pod.log."""
+def launch_pod(work: Path, port: int, speed: int) -> subprocess.Popen[bytes]:
+    """Start the firmware in its own session (the demo handles Ctrl-C, then stops it); its log
+    goes to work/pod.log. Call with the stop signals blocked, so that none lands between the
+    start and the caller holding the process."""
     firmware = ROOT / "firmware" / "main.py"
     if not firmware.exists():
         raise DemoFailed(f"The firmware entry point {firmware} is missing: run the demo from the repository.")
     env = dict(os.environ)
     env["MICROPYPATH"] = f"{ROOT / 'firmware'}:{ROOT / 'protocol'}:.frozen"
-    log_path = work / "pod.log"
     cmd = [micropython_binary(), str(firmware), "--listen", f"127.0.0.1:{port}", "--clock", "real",
            "--speed", str(speed), "--bench", "--state", str(work / "pod")]
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=str(ROOT),
-                                start_new_session=True)  # our Ctrl-C is handled here, then the pod is stopped
+    with open(work / "pod.log", "ab") as log:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=str(ROOT),
+                                start_new_session=True)
+
+
+def wait_until_listening(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Wait for the pod's "listening on" line; DemoFailed when it stops or stays silent."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while READY_TEXT not in log_path.read_text(errors="replace"):
         if proc.poll() is not None:
             last = (log_path.read_text(errors="replace").strip().splitlines() or ["(no output)"])[-1]
             raise DemoFailed(f"The pod emulator stopped at start-up ({last}): see {log_path}.")
         if time.monotonic() > deadline:
-            stop_pod(proc)
             raise DemoFailed(f"The pod emulator did not start listening within {READY_TIMEOUT_S:g} s: see {log_path}.")
         time.sleep(0.05)
-    return proc
 
 
 def stop_pod(proc: subprocess.Popen[bytes]) -> None:
     """Stop the firmware: SIGINT (MicroPython's KeyboardInterrupt), then SIGTERM, then SIGKILL."""
-    import signal
     for sig, wait_s in ((signal.SIGINT, 3.0), (signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
         if proc.poll() is not None:
             return
@@ -91,18 +117,28 @@ def run(args: list[str], title: str) -> None:
     try:
         main.main(args=args, prog_name="handset", standalone_mode=False)
     except SystemExit as exc:
+        if exc.code == INTERRUPTED_EXIT:  # the command turned a Ctrl-C into its exit code
+            raise KeyboardInterrupt from None
         if exc.code not in (0, None):
             raise DemoFailed(f"The demo stopped: {title} failed (exit code {exc.code}, message above).") from None
+    except click.exceptions.Abort:  # click's form of a Ctrl-C outside a command's own handling
+        raise KeyboardInterrupt from None
     except click.ClickException as exc:
         raise DemoFailed(f"The demo stopped: {title} failed ({exc.format_message()}).") from None
 
 
 def demo(work: Path, speed: int, keep_running: bool) -> None:
-    """The whole scenario; raises DemoFailed with one line when a step fails."""
+    """The whole scenario; raises DemoFailed with one line when a step fails, DemoStopped or
+    KeyboardInterrupt when stopped. The pod is stopped before this returns or raises."""
     port = free_port()
     click.echo(f"Starting the emulated pod on 127.0.0.1:{port} (clock {speed}x real time, files in {work}) …")
-    proc = start_pod(work, port, speed)
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS + (signal.SIGINT,))
     try:
+        proc = launch_pod(work, port, speed)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a signal that came meanwhile lands here
+    try:
+        wait_until_listening(proc, work / "pod.log")
         url = f"socket://127.0.0.1:{port}"
         os.environ["HANDSET_PORT"] = url
         os.environ["HANDSET_STATE"] = str(work / "handset")
@@ -119,12 +155,32 @@ def demo(work: Path, speed: int, keep_running: bool) -> None:
         click.echo(f"  (or give --port {url} --state {work / 'handset'} to each command)")
         if not keep_running:
             return
-        click.echo("Press Ctrl-C here to stop the pod.")
+        click.echo(f"Press Ctrl-C here to stop the pod (process {proc.pid}).")
         while proc.poll() is None:
             time.sleep(0.5)
         raise DemoFailed(f"The pod emulator stopped by itself (exit code {proc.returncode}): see {work / 'pod.log'}.")
     finally:
+        # Stopping takes at most a few seconds: a second Ctrl-C or signal must not cut it short.
+        for sig in STOP_SIGNALS + (signal.SIGINT,):
+            signal.signal(sig, signal.SIG_IGN)
         stop_pod(proc)
+
+
+def files_left(work: Path) -> str:
+    """One sentence saying where the demo's files are, naming those that exist."""
+    parts = [(work / "pod.log", "the pod's log"), (work / "pod", "the pod's saved state"),
+             (work / "handset", "the handset's state and history")]
+    named = ", ".join(f"{path.name}{'/' if path.is_dir() else ''} ({what})" for path, what in parts if path.exists())
+    return f"Its files are in {work}" + (f": {named}." if named else ".")
+
+
+def _say(text: str, error: bool = False) -> None:
+    """Print the last lines even when the terminal is gone (SIGHUP): they are also in no log, so
+    failing to print must not turn a clean stop into a traceback."""
+    try:
+        click.secho(text, fg="red" if error else None, err=error)
+    except OSError:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,15 +199,21 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
     else:
         work = Path(tempfile.mkdtemp(prefix="eros-demo-"))
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _raise_stopped)
     try:
         demo(work, options.speed, keep_running=not options.no_wait)
     except DemoFailed as exc:
-        click.secho(str(exc), fg="red", err=True)
+        _say(str(exc), error=True)
+        _say(f"Stopped the pod. {files_left(work)}")
         return 1
     except KeyboardInterrupt:
-        click.echo("\nStopped the pod.")
+        _say(f"\nStopped the pod (Ctrl-C). {files_left(work)}")
         return 0
-    click.echo("Stopped the pod.")
+    except DemoStopped as exc:
+        _say(f"\nStopped the pod ({exc.name}). {files_left(work)}")
+        return 0
+    _say(f"Stopped the pod. {files_left(work)}")
     return 0
 
 
