@@ -11,7 +11,13 @@
 
 import json
 
+try:
+    from micropython import const
+except ImportError:  # CPython (tests): const() is only a compiler hint
+    const = int
+
 PLANT_FILE = "plant.json"
+STROKES_KEPT = const(512)  # the newest strokes kept (with their times) for the bench "strokes" op
 
 
 class Plant:
@@ -26,9 +32,24 @@ class Plant:
         self.occluded = False
         self.blocked = 0                          # pulse attempts stopped by an occlusion
         self.dry = 0                              # pulse attempts with an empty reservoir
+        # The stroke log: [clock ms, 1 pushed | 0 not] per stroke, newest last; strokes[0] is
+        # stroke number stroke_count - len(strokes). A virtual patient on the host reads it to
+        # receive exactly the insulin that went in, at the time it went in.
+        self.clock = None  # set by the hal: the emulator clock that times each stroke
+        self.stroke_count = 0
+        self.strokes = []
 
     def pulse(self):
         """One stroke of the mechanism; True when a pulse of insulin was pushed."""
+        moved = self._stroke()
+        self.stroke_count += 1
+        self.strokes.append([self.clock.now_ms() if self.clock is not None else 0, 1 if moved else 0])
+        if len(self.strokes) > STROKES_KEPT:
+            self.strokes.pop(0)
+        self.record()
+        return moved
+
+    def _stroke(self):
         if self.occluded:
             self.blocked += 1
             moved = False
@@ -39,8 +60,14 @@ class Plant:
             self.reservoir_pulses -= 1
             self.pushed += 1
             moved = True
-        self.record()
         return moved
+
+    def strokes_since(self, since, most):
+        """(first, strokes): up to `most` logged strokes from number `since` on (or from the
+        oldest one still kept, `first`, when `since` is older)."""
+        oldest = self.stroke_count - len(self.strokes)
+        first = max(since, oldest)
+        return first, self.strokes[first - oldest:first - oldest + most]
 
     def position(self):
         """Where the plunger stands, in pulses pushed since the fill (an absolute encoder's reading)."""
@@ -66,12 +93,15 @@ class Plant:
         }
 
     def to_state(self):
-        return [self.reservoir_pulses, self.pushed, 1 if self.occluded else 0, self.blocked, self.dry]
+        return [self.reservoir_pulses, self.pushed, 1 if self.occluded else 0, self.blocked, self.dry,
+                self.stroke_count, self.strokes]
 
     @classmethod
     def from_state(cls, state, storage=None):
         p = cls(state[0], storage)
         p.pushed, p.occluded, p.blocked, p.dry = state[1], bool(state[2]), state[3], state[4]
+        if len(state) >= 7:  # older states have no stroke log
+            p.stroke_count, p.strokes = int(state[5]), [[int(ms), int(ok)] for ms, ok in state[6]]
         return p
 
     @classmethod

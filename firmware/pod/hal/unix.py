@@ -19,6 +19,7 @@ class UnixHal:
         self.storage = FileStorage(state_dir)
         self.plant = plant
         self.pump = plant
+        plant.clock = clock  # the stroke log times each stroke on the emulator clock
         self._log_sink = log_sink
         self.beeps = []         # [(now_ms, beep_type)], newest last
         self.beep_count = 0     # every beep since start; index of beeps[0] = beep_count - len(beeps)

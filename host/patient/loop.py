@@ -1,0 +1,264 @@
+"""One closed-loop run in virtual time: pod, handset, patient and CGM, 5 minutes at a time.
+
+Each step: the handset acts (meal boluses from the calculator with the fresh CGM value, LGS
+suspend/resume, scripted occlusions), the pod's clock moves 5 minutes (bench ``advance``), the
+pod's stroke log is read (bench ``strokes``) and every pushed stroke reaches the patient in the
+minute it happened; a blocked stroke reaches nobody. Then the patient lives those 5 minutes and
+the CGM reads it. The pod's own status is the record of what was delivered.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from handset import calc
+from handset.errors import HandsetError, PodFaulted
+from handset.pod import PodClient
+from handset.settings import Settings
+from patient import cgm as cgm_mod
+from patient.lgs import LowGlucoseSuspend
+from patient.model import Therapy, VirtualPatient, therapy_for
+from patient.podproc import VirtualPod
+from patient.scenario import Scenario
+
+STEP_MIN = cgm_mod.PERIOD_MIN
+MS_PER_MIN = 60_000
+_EPOCH = _dt.datetime(2026, 1, 1)  # day 1 of every run (the pod only knows the time of day)
+
+
+@dataclass
+class MinuteRow:
+    """What happened in one minute of the run."""
+
+    minute: int
+    pod_ms: int
+    glucose_tenths: int          # the patient's glucose at the end of the minute, mg/dL × 10
+    pushed: int                  # pulses the mechanism pushed in this minute (the patient got them)
+    blocked: int                 # strokes that pushed nothing (occlusion, empty reservoir)
+    carbs_g: int
+    suspended: bool              # delivery suspended by the handset (LGS or fault) during the minute
+
+
+@dataclass
+class RunResult:
+    """A finished run: rows per minute, CGM readings, events, and the pod's own totals."""
+
+    scenario: Scenario
+    therapy: Therapy
+    basal_pph: int
+    rows: list[MinuteRow] = field(default_factory=list)
+    readings: list[cgm_mod.Reading] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    pod_delivered: int = 0       # pulses, from the pod's status (delta over the run)
+    pod_bolus: int = 0           # pulses the pod delivered as bolus (from its bolus-remaining count)
+    stroke_pushed: int = 0       # pulses the stroke log says went in
+    fault: str | None = None
+    wall_s: float = 0.0
+
+    @property
+    def pod_basal(self) -> int:
+        """Pulses the pod delivered that were not bolus."""
+        return self.pod_delivered - self.pod_bolus
+
+
+class ClosedLoop:
+    """The run's moving parts; `run()` drives them to the end of the scenario."""
+
+    def __init__(self, scenario: Scenario, client: PodClient, say: Callable[[str], None]) -> None:
+        self.sc = scenario
+        self.pod = client
+        self.say = say
+        self.therapy = therapy_for(scenario.patient)
+        self.basal_pph = scenario.basal_pph or self.therapy.basal_pph
+        self.settings = Settings(carb_ratio=min(150, self.therapy.carb_ratio),
+                                 correction_factor=min(400, self.therapy.correction_factor),
+                                 max_basal=max(60, self.basal_pph))
+        self.patient = VirtualPatient(scenario.patient, scenario.seed)
+        self.cgm = cgm_mod.Cgm(scenario.seed)
+        self.lgs = LowGlucoseSuspend(scenario.lgs_mode, scenario.lgs_threshold)
+        self.result = RunResult(scenario, self.therapy, self.basal_pph)
+        self.boluses: list[calc.BolusRecord] = []
+        self.cursor = 0
+        self.t0_ms = 0
+        self.suspended = False
+        self.faulted = False
+        self._delivered = 0
+        self._bolus_left = 0
+
+    # -- the pod --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Activate the pod with the run's basal and note where the run's clock and stroke log begin."""
+        self.pod.wait_ms = lambda ms: self._advance(ms)
+        self.pod.activate([self.basal_pph] * 48, time_of_day_ms=self.sc.start * MS_PER_MIN)
+        info = self.pod.bench("strokes", since=1 << 30)
+        self.cursor = int(info["count"])  # priming and the cannula fill do not reach the patient
+        self.t0_ms = int(self.pod.bench("advance", ms=0)["now_ms"])
+        status = self.pod.status()
+        self._delivered = status.pulses_delivered
+
+    def _advance(self, ms: int) -> int:
+        return int(self.pod.bench("advance", ms=ms)["now_ms"])
+
+    def _strokes(self) -> list[list[int]]:
+        out: list[list[int]] = []
+        while True:
+            r = self.pod.bench("strokes", since=self.cursor)
+            if int(r["first"]) > self.cursor:
+                raise HandsetError(f"The pod's stroke log lost {int(r['first']) - self.cursor} strokes: "
+                                   "advance the pod in shorter steps.")
+            out.extend(r["strokes"])
+            self.cursor = int(r["next"])
+            if self.cursor >= int(r["count"]):
+                return out
+
+    def _now(self, minute: int) -> _dt.datetime:
+        return _EPOCH + _dt.timedelta(minutes=self.sc.start + minute)
+
+    def _event(self, minute: int, kind: str, **detail: object) -> None:
+        pod_ms = self.t0_ms + minute * MS_PER_MIN
+        event = {"minute": minute, "at": self.sc.label(minute), "pod_ms": pod_ms, "kind": kind, **detail}
+        self.result.events.append(event)
+        self.pod.store.append({"kind": kind, "pod_ms": pod_ms, **detail})
+        self.say(f"{self.sc.label(minute)}  {kind}: " + ", ".join(f"{k} {v}" for k, v in detail.items()))
+
+    def _pod_call(self, minute: int, what: str, fn: Callable[[], object]) -> bool:
+        if self.faulted:
+            return False
+        try:
+            fn()
+            return True
+        except PodFaulted as exc:
+            self._fault(minute, exc)
+        except HandsetError as exc:
+            self._event(minute, "command_failed", command=what, error=str(exc))
+        return False
+
+    def _fault(self, minute: int, exc: PodFaulted) -> None:
+        self.faulted = True
+        self.result.fault = f"0x{exc.fault_code:02x}"
+        self._event(minute, "pod_fault", code=self.result.fault, error=str(exc))
+
+    # -- one step -------------------------------------------------------------------------------
+
+    def _act(self, minute: int) -> None:
+        """What the person and the handset do at the start of the step."""
+        for at in self.sc.occlusions:
+            if at == minute:
+                self.pod.bench("occlude", on=True)
+                self._event(minute, "occlusion", note="the line is blocked from now on")
+        for at in self.sc.user_resumes:
+            if minute <= at < minute + STEP_MIN and self.lgs.user_resume():
+                self._resume(minute, "the user resumed")
+        for meal in self.sc.meals:
+            if minute <= meal.minute < minute + STEP_MIN:
+                self._meal_bolus(minute, meal.grams)
+
+    def _meal_bolus(self, minute: int, grams: int) -> None:
+        if self.sc.bolus != "calculator" or self.faulted:
+            return
+        if self.suspended and self.lgs.user_resume():
+            self._resume(minute, "the user resumed to eat")
+        latest = cgm_mod.latest(self.cgm.history)
+        now_s = (self.t0_ms + minute * MS_PER_MIN) // 1000
+        announced_tenths = grams * 10 * self.sc.announced_percent // 100
+        suggestion = calc.suggest(self.settings, carbs_tenths_g=announced_tenths,
+                                  bg_mgdl=latest.mgdl if latest else None,
+                                  bg_time_s=latest.pod_ms // 1000 if latest else None,
+                                  now_s=now_s, records=self.boluses)
+        if not suggestion.pulses:
+            self._event(minute, "bolus_skipped", carbs_g=grams,
+                        reason=suggestion.refusal or "the calculator suggests nothing")
+            return
+        pulses = suggestion.pulses
+
+        def bolus() -> None:
+            status = self.pod.bolus(pulses)
+            self._bolus_left += status.bolus_remaining
+        if self._pod_call(minute, "bolus", bolus):
+            self.boluses.append(calc.BolusRecord(now_s, suggestion.meal_pulses, suggestion.correction_pulses))
+            self._event(minute, "bolus", pulses=pulses, carbs_g=grams,
+                        cgm_mgdl=latest.mgdl if latest else None)
+
+    def _resume(self, minute: int, reason: str) -> None:
+        if self._pod_call(minute, "resume", lambda: self.pod.resume(now=self._now(minute))):
+            self.suspended = False
+            self._event(minute, "lgs_resume", reason=reason)
+
+    def _after_reading(self, minute: int, reading: cgm_mod.Reading) -> None:
+        if reading.alert:
+            self._event(minute, "cgm_alert", level=reading.alert, mgdl=reading.mgdl)
+        decision = self.lgs.on_reading(self.cgm.history, minute)
+        if decision.action == "suspend" and not self.faulted:
+            if self._pod_call(minute, "suspend", self.pod.suspend):
+                self.suspended = True
+                self._event(minute, "lgs_suspend", reason=decision.reason, alarm="low glucose: insulin suspended")
+        elif decision.action == "resume" and self.suspended:
+            self._resume(minute, decision.reason)
+
+    def _settle_pod_totals(self, minute: int) -> None:
+        """The pod's status after the step: delivered pulses, and how much of it was bolus."""
+        if self.faulted:
+            return
+        try:
+            status = self.pod.status()
+        except PodFaulted as exc:
+            self._fault(minute, exc)
+            return
+        delta = status.pulses_delivered - self._delivered
+        progressed = max(0, self._bolus_left - status.bolus_remaining)
+        self.result.pod_delivered += delta
+        self.result.pod_bolus += min(delta, progressed)
+        self._delivered = status.pulses_delivered
+        self._bolus_left = status.bolus_remaining
+
+    def step(self, minute: int) -> None:
+        """Minutes [minute, minute + 5): act, advance the pod, feed the patient, read the CGM."""
+        self._act(minute)
+        was_suspended = self.suspended or self.faulted
+        self._advance(STEP_MIN * MS_PER_MIN)
+        strokes = self._strokes()
+        self._settle_pod_totals(minute + STEP_MIN)
+        per_minute = [[0, 0] for _ in range(STEP_MIN)]
+        for ms, ok in strokes:
+            slot = min(STEP_MIN - 1, max(0, (int(ms) - self.t0_ms) // MS_PER_MIN - minute))
+            per_minute[slot][0 if ok else 1] += 1
+        carbs = {m.minute: m.grams for m in self.sc.meals if minute <= m.minute < minute + STEP_MIN}
+        for i in range(STEP_MIN):
+            m = minute + i
+            glucose = self.patient.step_minute(per_minute[i][0], carbs.get(m, 0))
+            self.result.stroke_pushed += per_minute[i][0]
+            self.result.rows.append(MinuteRow(m, self.t0_ms + m * MS_PER_MIN, round(glucose * 10),
+                                              per_minute[i][0], per_minute[i][1], carbs.get(m, 0), was_suspended))
+        end = minute + STEP_MIN
+        out = any(a <= end < b for a, b in self.sc.sensor_out)
+        reading = self.cgm.read(self.patient.model, end, self.t0_ms + end * MS_PER_MIN, out)
+        self.result.readings.append(reading)
+        self._after_reading(end, reading)
+
+    def run(self) -> RunResult:
+        """Start the pod and run every step of the scenario."""
+        began = time.monotonic()
+        self.start()
+        for minute in range(0, self.sc.minutes, STEP_MIN):
+            self.step(minute)
+        self.result.wall_s = time.monotonic() - began
+        return self.result
+
+
+def run(scenario: Scenario, work: Path, say: Callable[[str], None] | None = None) -> RunResult:
+    """Run `scenario` against a new emulated pod whose files live in `work` (pod/, handset/, logs)."""
+    work.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    with VirtualPod(work) as vpod:
+        client = PodClient.open(vpod.url, state_dir=work / "handset")
+        try:
+            result = ClosedLoop(scenario, client, say or (lambda text: None)).run()
+        finally:
+            client.close()
+    cgm_mod.write_log(work / "handset", result.readings)
+    result.wall_s = time.monotonic() - began
+    return result
