@@ -73,6 +73,14 @@ RECIPES = [
            by_seq={10: "basal", 12: "alerts_off", 14: "cannula"}, basal_pph=[4] * 48, pdm_clock_ahead_s=58.0),
     Recipe("1f014828 all.txt 2016-06-30", "all.txt", 392, 473, 0x1F014828, 42264, 340046,
            by_seq={12: "alerts_off"}),
+    Recipe("1f01482b all.txt 2016-07-12", "all.txt", 1304, 2265, 0x1F01482B, 41847, 160030,
+           by_seq={12: "alerts_off", 14: "cannula"}),
+    Recipe("1f039cec all.txt 2016-07-12", "all.txt", 1528, 2212, 0x1F039CEC, 42344, 720372,
+           by_seq={10: "basal", 12: "alerts_off"}, basal_pph=[20] * 48, pdm_clock_ahead_s=-570.0),
+    Recipe("1f014828 all.txt 2016-07-12", "all.txt", 2271, 2303, 0x1F014828, 41847, 310414,
+           by_seq={12: "alerts_off"}, leading_assign=True),
+    Recipe("1f014829 all.txt 2016-11-25", "all.txt", 2481, 2534, 0x1F014829, 42295, 630204,
+           by_seq={12: "alerts_off"}),
 ]
 
 
@@ -84,6 +92,8 @@ def _rows(captures: list[dict], r: Recipe) -> list[dict]:
         addr = int(c["hex"][:8], 16)
         if addr == r.address or (addr == 0xFFFFFFFF and ("%08x" % r.address) in c["hex"][12:]):
             out.append(c)
+    # all.txt is not in time order everywhere (1f014829's afternoon precedes its pairing)
+    out.sort(key=lambda c: c["timestamp"])
     return out
 
 
@@ -94,7 +104,7 @@ def _in_exchange_order(rows: list[dict]) -> list[dict]:
         a, b = out[i], out[i + 1]
         # a 06 before a PDM message of the same seq is the answer to an uncaptured try, not to it
         if a["direction"] == "POD" and b["direction"] == "PDM" and a["hex"][12:14] != "06" and \
-                _seq(b) == (_seq(a) - 1) % 16 and abs(_secs(b) - _secs(a)) < 1.0 and \
+                _seq(b) == (_seq(a) - 1) % 16 and abs(_secs(b) - _secs(a)) < 0.3 and \
                 (i == 0 or out[i - 1]["direction"] == "POD" or _seq(out[i - 1]) != _seq(b)):
             out[i], out[i + 1] = b, a
     return out
@@ -143,6 +153,7 @@ def _builders(r: Recipe, rows: list[dict]) -> dict[str, Builder]:
     found["alerts_off"] = lambda seq, nonce: build_message(a, seq, [{"type": 0x19, "nonce": nonce, "alerts": [
         {"slot": 7, "active": 0, "units_trigger": 0, "auto_off": 0, "duration_minutes": 0, "trigger": 0,
          "beep_repeat": 0, "beep_type": 0}]}])
+    found["deactivate"] = lambda seq, nonce: build_message(a, seq, [{"type": 0x1C, "nonce": nonce}])
     found["cannula"] = lambda seq, nonce: build_message(a, seq, list(bolus_blocks(10, nonce, interval_ms=1000)))
     found["stale"] = lambda seq, nonce: found["cancel2"](seq, STALE_NONCE) if "cancel2" in found else \
         build_message(a, seq, [{"type": 0x1F, "nonce": STALE_NONCE, "beep_type": 0, "cancel": 2}])
@@ -158,9 +169,8 @@ def rebuild(captures: list[dict], r: Recipe) -> Session:
     tod0 = t0.hour * 3600 + t0.minute * 60 + t0.second + t0.microsecond / 1e6
     pending: tuple[float, int, bytes, int] | None = None    # captured PDM message awaiting its reply
     last_delivery = -1
-    if r.leading_assign:
-        s.steps.append(Step(0.0, rows[0]["line"], build_message(0xFFFFFFFF, 0, [{"type": 0x07, "address": r.address}]),
-                            None, 0, None, "07 AssignAddress (a duplicate of an earlier session's)"))
+    if r.leading_assign:     # its 07 is byte for byte an earlier session's, so kept only there
+        pending = (0.0, rows[0]["line"], build_message(0xFFFFFFFF, 0, [{"type": 0x07, "address": r.address}]), 0)
         s.infer("assign")
     for c in rows:
         t = (datetime.fromisoformat(c["timestamp"]) - t0).total_seconds()
@@ -201,6 +211,8 @@ def _infer_kind(reply: dict, last_delivery: int, r: Recipe, seq: int, s: Session
     d = reply["delivery"]
     if reply["last_prog_seq"] == seq and seq in r.by_seq and (reply["progress"] < 8 or last_delivery < 0):
         return r.by_seq[seq]
+    if reply["last_prog_seq"] == seq and reply["progress"] == 15:
+        return "deactivate"
     if reply["last_prog_seq"] == seq and d != last_delivery:
         if last_delivery in (1, 5) and d & 3 == 2:
             return "table1"
