@@ -23,8 +23,10 @@ GOAL_PULSES = 0.99
 @pytest.mark.targets("pty")
 def test_replay_of_the_captured_sessions(start_pod, target, captures, capsys):
     figures: list[Figures] = []
+    inferred: list[dict[str, int]] = []
     t0 = time.monotonic()
     for s in sessions(captures):
+        inferred.append(s.inferred)
         link = start_pod(target, extra_args=["--lot", str(s.lot), "--tid", str(s.tid)])
         now = [0]
 
@@ -38,8 +40,9 @@ def test_replay_of_the_captured_sessions(start_pod, target, captures, capsys):
         figures.append(replay(s, exchange, advance_to))
     with capsys.disabled():
         print("\nreplay of the captured sessions (%.1f s):" % (time.monotonic() - t0))
-        for f in figures:
+        for f, inf in zip(figures, inferred):
             print("  " + f.line())
+            print("      inferred messages: " + ", ".join("%s %d" % kv for kv in sorted(inf.items())))
             for e in f.examples:
                 print("      " + e)
     for f in figures:
