@@ -11,12 +11,14 @@ from handset import (
     __version__,
     cmd_alerts,
     cmd_basal,
+    cmd_cgm,
     cmd_decode,
     cmd_delivery,
     cmd_history,
     cmd_life,
     cmd_settings,
     cmd_shell,
+    cmd_sim,
 )
 
 
@@ -39,6 +41,7 @@ def main(port: str | None, state: str | None, trace: str | None) -> None:
 #: Each module lists its click commands in ``COMMANDS``.
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     cmd_life, cmd_delivery, cmd_basal, cmd_alerts, cmd_history, cmd_settings, cmd_shell,
+    cmd_cgm, cmd_sim,
 )
 
 for _module in COMMAND_MODULES:

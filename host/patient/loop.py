@@ -27,6 +27,9 @@ from patient.scenario import Scenario
 STEP_MIN = cgm_mod.PERIOD_MIN
 MS_PER_MIN = 60_000
 _EPOCH = _dt.datetime(2026, 1, 1)  # day 1 of every run (the pod only knows the time of day)
+# Run events the handset writes into its history (see handset.history for the other kinds):
+# "lgs" {action: suspend | resume, reason, alarm} and "cgm_alert" {level: low | high, mgdl}.
+_HISTORY_KINDS = {"lgs_suspend": "lgs", "lgs_resume": "lgs", "cgm_alert": "cgm_alert"}
 
 
 @dataclass
@@ -122,7 +125,8 @@ class ClosedLoop:
         pod_ms = self.t0_ms + minute * MS_PER_MIN
         event = {"minute": minute, "at": self.sc.label(minute), "pod_ms": pod_ms, "kind": kind, **detail}
         self.result.events.append(event)
-        self.pod.store.append({"kind": kind, "pod_ms": pod_ms, **detail})
+        if kind in _HISTORY_KINDS:  # the handset's own record of what it did and raised
+            self.pod.store.append({"kind": _HISTORY_KINDS[kind], "pod_ms": pod_ms, **detail})
         self.say(f"{self.sc.label(minute)}  {kind}: " + ", ".join(f"{k} {v}" for k, v in detail.items()))
 
     def _pod_call(self, minute: int, what: str, fn: Callable[[], object]) -> bool:
@@ -186,7 +190,7 @@ class ClosedLoop:
     def _resume(self, minute: int, reason: str) -> None:
         if self._pod_call(minute, "resume", lambda: self.pod.resume(now=self._now(minute))):
             self.suspended = False
-            self._event(minute, "lgs_resume", reason=reason)
+            self._event(minute, "lgs_resume", action="resume", reason=reason)
 
     def _after_reading(self, minute: int, reading: cgm_mod.Reading) -> None:
         if reading.alert:
@@ -195,7 +199,8 @@ class ClosedLoop:
         if decision.action == "suspend" and not self.faulted:
             if self._pod_call(minute, "suspend", self.pod.suspend):
                 self.suspended = True
-                self._event(minute, "lgs_suspend", reason=decision.reason, alarm="low glucose: insulin suspended")
+                self._event(minute, "lgs_suspend", action="suspend", reason=decision.reason,
+                            alarm="low glucose: insulin suspended")
         elif decision.action == "resume" and self.suspended:
             self._resume(minute, decision.reason)
 
