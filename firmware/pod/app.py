@@ -28,7 +28,10 @@ pod:
   --occlusion-units U  missed insulin that faults the pod 0x14 (occlusion), 3 to 5 units in
                        0.05 U steps (default 3, or what the saved pod state holds)
 emulator:
-  --bench              enable the bench channel 'B' (SPEC.md section 6)
+  --bench              answer the bench channel 'B' on the handset's link (SPEC.md section 6)
+  --bench-listen HOST:PORT  serve the bench on a TCP port of its own (operators: podctl), so
+                       that an operator and a handset are connected at the same time
+  --fresh              erase the saved pod state first: start as a new, unpaired pod
   --heap-report        log heap use after every message and advance
   --help               this text
 """ % (config.DEFAULT_HOST, config.DEFAULT_PORT, config.DEFAULT_LOT, config.DEFAULT_TID,
@@ -55,6 +58,9 @@ class Options:
         self.fill_pulses = parse_units(config.DEFAULT_FILL_UNITS)
         self.state = config.DEFAULT_STATE_DIR
         self.bench = False
+        self.bench_host = ""      # --bench-listen: a TCP port for operators ("" = none)
+        self.bench_port = 0
+        self.fresh = False
         self.heap_report = False
         self.occlusion_pulses = 0  # 0: the saved pod's threshold, else the 3 U default
         self.help = False
@@ -155,16 +161,27 @@ def parse_args(argv):
             o.occlusion_pulses = parse_occlusion_units(need())
         elif arg == "--bench":
             o.bench = True
+        elif arg == "--bench-listen":
+            spec = need()
+            host, sep, port = spec.rpartition(":")
+            if not sep or not host:
+                raise UsageError("--bench-listen needs HOST:PORT, for example 127.0.0.1:7411, got %r" % spec)
+            o.bench_host = host
+            o.bench_port = parse_whole(port, "the --bench-listen port", 1, 65535)
+        elif arg == "--fresh":
+            o.fresh = True
         elif arg == "--heap-report":
             o.heap_report = True
         else:
             raise UsageError("unknown option %r" % arg)
-        if has_value and arg in ("--help", "-h", "--stdio", "--bench", "--heap-report"):
+        if has_value and arg in ("--help", "-h", "--stdio", "--bench", "--heap-report", "--fresh"):
             raise UsageError("%s takes no value" % arg)
     if len(links) > 1:
         raise UsageError("choose one link: --listen, --serial or --stdio")
     if links:
         o.link = links[0]
+    if o.bench_port and o.link == "tcp" and o.bench_port == o.port and o.bench_host == o.host:
+        raise UsageError("--bench-listen needs a port other than the handset's --listen port")
     if o.speed != 1 and o.clock != "real":
         raise UsageError("--speed applies to the real clock only; drop it or use --clock real")
     return o
@@ -174,8 +191,8 @@ class App:
     """One emulated pod with its clock, hardware layer, bench and scheduler."""
 
     def __init__(self, opts, link=None):
-        from pod.hal.clock import RealClock, VirtualClock
         from pod.hal.storage import FileStorage
+        from pod.linkfaults import LinkFaults
         from pod.sched import Scheduler
 
         self.opts = opts
@@ -185,21 +202,18 @@ class App:
         except OSError as e:
             raise RuntimeError("cannot use the state directory %s (%s): choose another with --state DIR" % (opts.state, e))
         self._sim_files = sim_files
+        if opts.fresh:
+            self._erase()
         sim = self._load_sim(sim_files)
-        start_ms = sim.get("clock_ms", 0)
-        if opts.clock == "virtual":
-            self.clock = VirtualClock(start_ms)
-        else:
-            self.clock = RealClock(opts.speed, start_ms)
+        self.clock = self._make_clock(sim.get("clock_ms", 0))
+        self.hal = self._make_hal(sim.get("plant"))
+        self.link_faults = LinkFaults()  # faults the bench armed for the next messages
+        self.heap_peak = 0  # the most heap in use seen (sampled after messages and bench requests)
         if sys.platform == "rp2":
-            from pod.hal.rp2 import Rp2Hal, UsbLink
-            self.hal = Rp2Hal(self.clock, opts.state, self.log)
+            from pod.hal.rp2 import UsbLink
             link = link or UsbLink()
         else:
-            from pod.hal.plant import Plant
-            from pod.hal.unix import UnixHal, SerialLink, StdioLink, TcpLink
-            plant = Plant.load(sim_files, sim.get("plant"), opts.fill_pulses)
-            self.hal = UnixHal(self.clock, opts.state, plant, self.log)
+            from pod.hal.unix import SerialLink, StdioLink, TcpLink
             if link is None:
                 if opts.link == "serial":
                     link = SerialLink(opts.serial)
@@ -209,7 +223,7 @@ class App:
                     link = TcpLink(opts.host, opts.port)
         self.sched = Scheduler(self, link)
         self.bench = None
-        if opts.bench:
+        if opts.bench or opts.bench_port:
             from pod.bench import Bench
             self.bench = Bench(self)
         self.pod = None
@@ -220,6 +234,49 @@ class App:
         # goes back: after a SIGKILL the clock resumes at the later of the two (SPEC.md 8).
         self.clock.resume_at(self.pod.last_ms)
         self.sim_saved_ms = self.clock.now_ms()
+
+    def _make_clock(self, start_ms):
+        from pod.hal.clock import RealClock, VirtualClock
+        if self.opts.clock == "virtual":
+            return VirtualClock(start_ms)
+        return RealClock(self.opts.speed, start_ms)
+
+    def _make_hal(self, plant_state):
+        if sys.platform == "rp2":
+            from pod.hal.rp2 import Rp2Hal
+            return Rp2Hal(self.clock, self.opts.state, self.log, self.opts.fill_pulses)
+        from pod.hal.plant import Plant
+        from pod.hal.unix import UnixHal
+        plant = Plant.load(self._sim_files, plant_state, self.opts.fill_pulses)
+        return UnixHal(self.clock, self.opts.state, plant, self.log)
+
+    def _erase(self):
+        """Remove the pod's saved state and the emulator's files (clock, plant): a new pod."""
+        from pod.hal.plant import PLANT_FILE
+        from pod.store import Store
+        files = self._sim_files
+        Store(files).erase()
+        for name in (_SIM_FILE, PLANT_FILE):
+            files.remove(name)
+
+    def fresh(self, lot, tid, fill_pulses, occlusion_pulses, clock, speed):
+        """Erase everything saved and become a new, unpaired pod (bench "fresh"); the clock starts at 0."""
+        o = self.opts
+        self.pod = None
+        gc.collect()
+        self._erase()
+        o.lot, o.tid, o.fill_pulses, o.clock, o.speed = lot, tid, fill_pulses, clock, speed
+        o.occlusion_pulses = occlusion_pulses
+        self.occlusion_pulses = occlusion_pulses
+        self.clock = self._make_clock(0)
+        self.hal = self._make_hal(None)
+        self.link_faults.clear()
+        self.sched.cut_ms = None
+        self.pod = self.make_pod()
+        self.log("fresh pod: state erased, lot %d tid %d, %d pulses, %s clock" % (lot, tid, fill_pulses, clock))
+        self.sched.clock_changed()
+        self.sched.step_now()
+        self.save_sim()
 
     def _load_sim(self, files):
         raw = files.read(_SIM_FILE)
@@ -263,19 +320,26 @@ class App:
         from eros.link import CH_LOG
         self.sched.post(CH_LOG, text.encode())
 
+    def sample_heap(self):
+        """Note the heap in use now (before any collection) for the reported peak."""
+        used = gc.mem_alloc()
+        if used > self.heap_peak:
+            self.heap_peak = used
+        return used
+
     def heap(self):
+        """Heap in bytes: `used` and `free` after a collection, `total`, and `peak`: the most in use
+        seen before a collection after any message or bench request. (micropython.mem_peak() is not
+        that: it sums every allocation, since the collector frees without telling it.)"""
+        self.sample_heap()
         gc.collect()
-        r = {"used": gc.mem_alloc(), "free": gc.mem_free()}
-        try:
-            import micropython
-            r["peak"] = getattr(micropython, "mem_peak")()
-        except (ImportError, AttributeError):
-            pass
-        return r
+        used = gc.mem_alloc()
+        free = gc.mem_free()
+        return {"used": used, "free": free, "total": used + free, "peak": max(self.heap_peak, used)}
 
     def log_heap(self):
         h = self.heap()
-        self.log("heap used=%d free=%d peak=%s" % (h["used"], h["free"], h.get("peak", "?")))
+        self.log("heap used=%d free=%d peak=%d" % (h["used"], h["free"], h["peak"]))
 
     def firmware_info(self):
         import pod.core
@@ -295,7 +359,7 @@ def _flash_options():
 
 def main(argv):
     if sys.platform == "rp2":  # USB link, real clock unless the options file says otherwise, bench on
-        argv = ["--state", "/pod", "--bench"] + _flash_options()
+        argv = ["--state", "/state", "--bench"] + _flash_options()
     try:
         opts = parse_args(argv)
     except UsageError as e:

@@ -4,12 +4,16 @@
 # to the pod and channel 'B' requests to the bench, writes the replies back, and calls
 # pod.step(now_ms) at the deadline the pod returned. With the real clock a ticker task sleeps
 # until that deadline; with the virtual clock time moves only through advance_to() (bench).
+# A new TCP handset replaces the old one (a PDM just starts talking); operators may have a bench
+# port of their own (--bench-listen). Faults the bench armed (pod/linkfaults.py) and a power cut
+# at a chosen moment are carried out here, on the real message path.
 
 import asyncio
 import sys
 
 from eros.link import CH_BENCH, CH_LOG, CH_MESSAGE, MAX_FRAME, Deframer, frame
 from pod import config
+from pod import linkfaults
 
 
 class Scheduler:
@@ -21,6 +25,11 @@ class Scheduler:
         self.errors = 0           # exceptions raised by the pod (each one is logged)
         self.spins = 0            # deadlines the pod returned that were not in the future
         self.connected = False
+        self.cut_ms = None        # a power cut armed by the bench (pod clock ms)
+        self.replaced = 0         # handset connections closed because a new one came
+        self.bench_clients = 0    # open connections on the bench port
+        self._session_no = 0      # numbers handset sessions: only the newest one owns the link
+        self._ticking = False
         self._writer = None
         self._outbox = []
         self._tx_lock = asyncio.Lock()
@@ -52,14 +61,39 @@ class Scheduler:
         """Virtual clock: step to every deadline in order up to target_ms, then to target_ms."""
         clock = self.app.clock
         steps = 0
-        d = self.deadline
-        while d is not None and d <= target_ms:
+        while True:
+            d = self.deadline
+            c = self.cut_ms
+            if c is not None and c <= target_ms and (d is None or c <= d):
+                if c > clock.now_ms():
+                    clock.set_ms(c)
+                self.power_cut()  # rebuilds the pod and notes its deadline
+                clock = self.app.clock
+                continue
+            if d is None or d > target_ms:
+                break
             clock.set_ms(d)
-            d = self._call_step(d)
+            self.deadline = self._call_step(d)
             steps += 1
         clock.set_ms(target_ms)
         self.deadline = self._call_step(target_ms)
         return steps + 1
+
+    def arm_power_cut(self, at_ms):
+        self.cut_ms = at_ms
+        self._wake.set()
+
+    def power_cut(self):
+        """The armed power cut happens now: the pod restarts from its saved state (bench reset)."""
+        self.cut_ms = None
+        self.app.log("bench: power cut at %d ms" % self.app.clock.now_ms())
+        self.app.reset_pod()
+
+    def clock_changed(self):
+        """The app has a new clock (bench fresh): a real clock needs the ticker running."""
+        if self.app.clock.kind == "real" and not self._ticking:
+            asyncio.create_task(self._ticker())
+        self._wake.set()
 
     # ---- frames
 
@@ -84,22 +118,49 @@ class Scheduler:
         for channel, payload in self.deframer.feed(data):
             if channel == CH_MESSAGE:
                 self._on_message(payload)
-            elif channel == CH_BENCH and self.app.bench is not None:
+            elif channel == CH_BENCH and self.app.opts.bench and self.app.bench is not None:
                 self.post(CH_BENCH, self.app.bench.handle(payload))
+                self.app.sample_heap()
             # 'L' from the handset and 'B' with the bench disabled are ignored
 
     def _on_message(self, payload):
-        now = self.app.clock.now_ms()
+        app = self.app
+        now = app.clock.now_ms()
+        fault = app.link_faults.take(payload) if app.link_faults.armed else None
+        if fault is not None and fault[0] == linkfaults.DROP:
+            app.log("bench fault: a message (%d bytes) dropped: not carried out, no reply" % len(payload))
+            return
         try:
-            reply = self.app.pod.handle(bytes(payload), now)
+            reply = app.pod.handle(bytes(payload), now)
         except Exception as e:
             self._pod_error("handle", e)
             reply = None
+        if reply and fault is not None:
+            reply = self._apply_fault(fault, reply)
         if reply:
             self.post(CH_MESSAGE, reply)
         self.step_now()  # a command may have started a delivery: learn the new deadline
-        if self.app.opts.heap_report:
-            self.app.log_heap()
+        app.sample_heap()
+        if app.opts.heap_report:
+            app.log_heap()
+
+    def _apply_fault(self, fault, reply):
+        """The reply as the armed fault leaves it (None: nothing is sent now)."""
+        kind, arg = fault
+        if kind == linkfaults.LOSE:
+            self.app.log("bench fault: message carried out, its reply lost")
+            return None
+        if kind == linkfaults.DELAY:
+            self.app.log("bench fault: reply held back for %d ms" % arg)
+            asyncio.create_task(self._send_later(reply, arg))
+            return None
+        self.app.log("bench fault: reply corrupted (%s)" % arg)
+        return linkfaults.corrupt(reply, arg)
+
+    async def _send_later(self, reply, ms):
+        await asyncio.sleep_ms(ms)
+        self.post(CH_MESSAGE, reply)
+        await self._flush_quietly()
 
     def _pod_error(self, where, e):
         self.errors += 1
@@ -119,17 +180,32 @@ class Scheduler:
     # ---- tasks
 
     async def _ticker(self):
-        clock = self.app.clock
-        # sim.json (the clock) is saved every SIM_SAVE_MS of pod time, at most once a real second,
-        # so a SIGKILL of an idle pod loses little time (SPEC.md section 8)
-        save_every = max(config.SIM_SAVE_MS, 1000 * clock.speed)
+        self._ticking = True
+        try:
+            await self._tick_loop()
+        finally:
+            self._ticking = False
+
+    async def _tick_loop(self):
         while True:
-            if clock.now_ms() - self.app.sim_saved_ms >= save_every:
+            clock = self.app.clock  # a bench "fresh" may bring a new clock
+            if clock.kind != "real":
+                return
+            # sim.json (the clock) is saved every SIM_SAVE_MS of pod time, at most once a real
+            # second, so a SIGKILL of an idle pod loses little time (SPEC.md section 8)
+            if clock.now_ms() - self.app.sim_saved_ms >= max(config.SIM_SAVE_MS, 1000 * clock.speed):
                 try:
                     self.app.save_sim()
                 except OSError as e:
                     self.app.log("cannot save sim.json: %s" % e)
             d = self.deadline
+            c = self.cut_ms
+            if c is not None and clock.wait_ms(c) == 0:
+                self.power_cut()
+                await self._flush_quietly()
+                continue
+            if c is not None and (d is None or c < d):
+                d = c
             wait = config.MAX_SLEEP_MS if d is None else min(clock.wait_ms(d), config.MAX_SLEEP_MS)
             if wait > 0:
                 self._wake.clear()
@@ -149,7 +225,10 @@ class Scheduler:
 
     async def _session(self, reader, writer, chunk, hangup_ends):
         """Serve one handset connection until it closes (or forever on a tty)."""
+        self._session_no += 1
+        mine = self._session_no
         self.deframer.reset()
+        self._outbox = []
         self._writer = writer
         self.connected = True
         self.app.log("handset connected over %s" % self.link.describe())
@@ -169,17 +248,27 @@ class Scheduler:
         except OSError:
             pass
         finally:
-            self.connected = False
-            self._writer = None
-            self._outbox = []
-            self.app.log("handset disconnected")
-            self.app.save_sim()
+            if self._session_no == mine:  # else a newer connection owns the link already
+                self.connected = False
+                self._writer = None
+                self._outbox = []
+                self.app.log("handset disconnected")
+                self.app.save_sim()
 
     async def _on_tcp_client(self, reader, writer):
-        if self.connected:  # one handset at a time: refuse the newcomer
-            writer.close()
-            await writer.wait_closed()
-            return
+        old = self._writer
+        if self.connected and old is not None:
+            # One handset at a time, and the newest wins: a PDM simply starts talking over the
+            # radio, so a silent or stale connection must never lock the pod.
+            self.replaced += 1
+            self.app.log("a new handset connection replaces the old one, which is closed")
+            self.connected = False
+            self._writer = None
+            try:
+                old.close()
+                await old.wait_closed()  # wakes the old session's read with an error: it ends
+            except OSError:
+                pass
         try:
             await self._session(reader, writer, config.LINK_CHUNK, True)
         finally:
@@ -191,8 +280,7 @@ class Scheduler:
 
     async def run(self):
         self.step_now()
-        if self.app.clock.kind == "real":
-            asyncio.create_task(self._ticker())
+        self.clock_changed()
         link = self.link
         if link.kind == "tcp":
             try:
@@ -201,9 +289,11 @@ class Scheduler:
                 raise RuntimeError(
                     "cannot listen on %s:%d (%s): is another pod running there? Choose another "
                     "address with --listen HOST:PORT" % (link.host, link.port, e))
+            await self._start_bench_server()
             self.app.log("listening on %s" % link.describe())
             await self._stop.wait()
         else:
+            await self._start_bench_server()
             rx, tx, chunk = link.open()
             self.app.log("link open: %s" % link.describe())
             await self._session(asyncio.StreamReader(rx), asyncio.StreamWriter(tx, {}), chunk,
@@ -211,3 +301,48 @@ class Scheduler:
 
     def stop(self):
         self._stop.set()
+
+    def connections(self):
+        """Who is connected, for the bench info."""
+        return {"handset": self.connected, "replaced": self.replaced, "bench_clients": self.bench_clients}
+
+    # ---- the operators' bench port (--bench-listen)
+
+    async def _start_bench_server(self):
+        o = self.app.opts
+        if not o.bench_port:
+            return
+        try:
+            await asyncio.start_server(self._on_bench_client, o.bench_host, o.bench_port)
+        except OSError as e:
+            raise RuntimeError("cannot listen for the bench on %s:%d (%s): choose another address with "
+                               "--bench-listen HOST:PORT" % (o.bench_host, o.bench_port, e))
+        self.app.log("bench listening on tcp %s:%d" % (o.bench_host, o.bench_port))
+
+    async def _on_bench_client(self, reader, writer):
+        """One operator: bench requests in, replies out; Eros messages are never carried here."""
+        bench = self.app.bench
+        if bench is None:  # cannot happen: --bench-listen builds the bench
+            return
+        deframer = Deframer()
+        self.bench_clients += 1
+        try:
+            while True:
+                data = await reader.read(config.LINK_CHUNK)
+                if not data:
+                    break
+                for channel, payload in deframer.feed(data):
+                    if channel == CH_BENCH:
+                        writer.write(frame(CH_BENCH, bench.handle(payload)))
+                        self.app.sample_heap()
+                await writer.drain()
+                await self.flush()  # what the request changed may have produced handset frames
+        except OSError:
+            pass
+        finally:
+            self.bench_clients -= 1
+            try:
+                writer.close()
+                await writer.wait_closed()
+            except OSError:
+                pass

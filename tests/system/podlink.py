@@ -2,7 +2,9 @@
 
 PodLink opens any pyserial URL (socket://127.0.0.1:PORT, a pty or a real device) and speaks the
 framing of protocol/eros/link.py: Eros messages on channel 'P', bench JSON on 'B', log lines
-arriving on 'L'. PodProcess starts the real firmware under the unix MicroPython binary.
+arriving on 'L'. Every bench request carries an "id" the pod echoes; a reply with another id (the
+late answer to a request that timed out earlier) is discarded, never taken as this one's answer.
+PodProcess starts the real firmware under the unix MicroPython binary.
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class PodLink:
         self.deframer = Deframer()
         self.logs: list[str] = []
         self._queues: dict[int, deque[bytes]] = {CH_MESSAGE: deque(), CH_BENCH: deque()}
+        self._next_id = int.from_bytes(os.urandom(2), "big")  # another link's stale ids differ too
+        self.stale_replies = 0  # bench replies discarded because their id was not the one awaited
 
     def close(self) -> None:
         sock = getattr(self.port, "_socket", None)
@@ -115,15 +119,26 @@ class PodLink:
         self.send_frame(CH_MESSAGE, message)
         return self._wait(CH_MESSAGE, timeout, "reply message")
 
-    def bench_raw(self, payload: bytes, timeout: float | None = 30.0) -> dict:
+    def bench_raw(self, payload: bytes, timeout: float | None = 30.0, rid: int | None = None) -> dict:
+        """Send raw bench bytes; the first reply (or, given `rid`, the first whose id is `rid`)."""
         self.poll()
         self._queues[CH_BENCH].clear()
         self.send_frame(CH_BENCH, payload)
-        return json.loads(self._wait(CH_BENCH, timeout, "bench reply"))
+        limit = self.timeout if timeout is None else timeout
+        end = time.monotonic() + limit
+        while True:
+            reply = json.loads(self._wait(CH_BENCH, max(end - time.monotonic(), 0.0), "bench reply"))
+            if rid is None or (isinstance(reply, dict) and reply.get("id") == rid):
+                return reply
+            self.stale_replies += 1
 
     def bench(self, request: dict, timeout: float | None = 30.0) -> dict:
-        """Send one bench request (SPEC.md section 6) and return its decoded reply."""
-        return self.bench_raw(json.dumps(request).encode(), timeout)
+        """Send one bench request (SPEC.md section 6) with a fresh id and return its reply."""
+        self._next_id = (self._next_id + 1) & 0x7FFFFFFF
+        rid = self._next_id
+        reply = self.bench_raw(json.dumps({**request, "id": rid}).encode(), timeout, rid)
+        reply.pop("id", None)
+        return reply
 
     def bench_ok(self, request: dict, timeout: float | None = 30.0) -> dict:
         reply = self.bench(request, timeout)

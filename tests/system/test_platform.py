@@ -173,19 +173,21 @@ def test_bench_is_off_without_the_option(start_pod, target: str) -> None:
 
 
 @pytest.mark.targets("tcp")
-def test_tcp_serves_one_handset_at_a_time_and_reaccepts(start_pod, target: str) -> None:
+def test_tcp_newest_handset_replaces_a_silent_one(start_pod, target: str) -> None:
+    """A client that connects and says nothing never locks the pod (issue 12 item 5): the next
+    connection replaces it, the old one is closed (it reads end-of-file) and the pod logs it."""
     first = start_pod(target)
     first.bench_ok({"op": "advance", "seconds": 5})
-    second = PodLink(first.url, timeout=1.0)
-    try:
-        with pytest.raises((AssertionError, serial.SerialException)):  # closed without an answer
-            second.bench({"op": "info"}, timeout=1.0)
-    finally:
-        second.close()
-    assert first.bench_ok({"op": "info"})["now_ms"] == 5000
-    first.close()
-    time.sleep(0.1)
-    with PodLink(first.url) as third:
+    with PodLink(first.url, timeout=5.0) as second:
+        assert second.bench_ok({"op": "info"})["now_ms"] == 5000
+        assert second.bench_ok({"op": "info"})["connections"]["replaced"] == 1
+        end = time.monotonic() + 5
+        with pytest.raises(serial.SerialException):  # the old socket reads end-of-file
+            while time.monotonic() < end:
+                first.poll(0.05)
+    if start_pod.processes:
+        assert "replaces the old one" in start_pod.processes[-1].stderr()
+    with PodLink(first.url) as third:  # and a later one is served as well
         assert third.bench_ok({"op": "info"})["now_ms"] == 5000
 
 
