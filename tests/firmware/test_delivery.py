@@ -124,3 +124,25 @@ def test_restore_round_trip():
     r.restore(state, lambda src: plan_from_blocks(*decode_blocks(bytes.fromhex(src))), 30 * S)
     assert r.to_state() == state
     assert run(r, 2 * HOUR) == run(d, 2 * HOUR)
+
+
+def test_short_temps_give_nothing_and_the_basal_grid_goes_on_between_them():
+    """1f07b1ee (SPEC 7.5): 0.21 U/h temps cancelled after 40 s never pulse (each starts its tenths
+    from 0 and drops them); the basal's pulses due inside a temp are lost, the others come on time."""
+    solo = Delivery()
+    solo.start_basal(*basal(4), 0)
+    grid = [t for t, _, n in run(solo, 6 * HOUR) for _ in range(n)]
+    d = Delivery()
+    d.start_basal(*basal(4), 0)
+    got = []
+    t = 0
+    while t < 6 * HOUR:
+        got += [(e[0], e[1]) for e in run(d, t + 37 * S) if e[2]]         # basal alone for 37 s
+        p, src = plan(schedule.temp_basal_blocks_tenths(42, 1, 0))
+        d.start_temp(p, src, 1, t + 37 * S)
+        got += [(e[0], e[1]) for e in run(d, t + 77 * S) if e[2]]         # temp for 40 s
+        d.cancel(2)
+        t += 77 * S
+    assert all(ev == EV_BASAL for _, ev in got)                          # no temp ever pulsed
+    assert [t for t, _ in got] == [g for g in grid if g % (77 * S) <= 37 * S]
+    assert 0 < len(got) < len(grid)

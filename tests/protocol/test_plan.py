@@ -178,3 +178,41 @@ def test_mismatched_blocks_are_refused():
     a3, b3 = schedule.basal_schedule_blocks([20] * 48, 0, 1)
     with pytest.raises(ProtocolError, match="rate entry"):
         plan_from_blocks(a3, dict(b3, current_entry=3))
+
+
+# ---- the real pod's counting rules (SPEC 7.5 "Pulse timing"), each from the captures
+
+def test_a_basal_counts_tenths_from_its_start_not_from_midnight():
+    # 1 U/h at 11:12:19 + 7 s: 18 s per tenth; from midnight 4044 tenths are done (4 past a pulse),
+    # yet the first pulse waits for the tenth tenth after the start (1f039cec: 171-176 s in)
+    tod = (11 * 3600 + 12 * 60 + 26) * 1000
+    b1a, b13 = schedule.basal_schedule_blocks([20] * 48, tod, 1)
+    p = plan_from_blocks(b1a, b13).start(0)
+    delay_ms = b13["delay_until_next_tenth_us"] // 1000
+    times = run(p, 20 * 60_000)
+    assert times[0] == delay_ms + 9 * 18_000
+    assert [b - a for a, b in zip(times, times[1:])] == [180_000] * (len(times) - 1)
+
+
+def test_a_basal_drops_its_partial_tenths_at_midnight_and_counts_again_from_zero():
+    # 0.2 U/h (90 s per tenth) started with 508 tenths left in the day (1f07b1ee): 50 pulses, then
+    # the 8 tenths left over are dropped and the next day's first pulse comes 10 tenths after midnight
+    left_s = 507 * 90 + 30
+    b1a, b13 = schedule.basal_schedule_blocks([4] * 48, (86_400 - left_s) * 1000, 1)
+    assert b13["remaining_tenths"] == 508
+    p = plan_from_blocks(b1a, b13).start(0)
+    midnight = left_s * 1000
+    times = run(p, midnight + 3 * HOUR)
+    before = [t for t in times if t <= midnight]
+    after = [t for t in times if t > midnight]
+    assert len(before) == 50 and before[0] == 30_000 + 9 * 90_000
+    assert after[0] == midnight + 900_000            # carried, it would come 2 tenths after midnight
+    assert [b - a for a, b in zip(after, after[1:])] == [900_000] * (len(after) - 1)
+
+
+def test_state_round_trip_keeps_the_midnight_rule():
+    b1a, b13 = schedule.basal_schedule_blocks([4] * 48, (86_400 - 45_660) * 1000, 1)
+    a = plan_from_blocks(b1a, b13).start(0)
+    a.take(45_000_000)
+    b = PulsePlan.from_state(a.to_state())
+    assert run(a, 50 * HOUR) == run(b, 50 * HOUR)
