@@ -173,6 +173,7 @@ class PulsePlan:
         self._acc = acc          # tenths delivered since the last whole pulse
         self._imm = imm          # 1 when entry 0 is a bolus's immediate part
         self._done = False
+        self._due = -1           # next_due_ms() cached until the plan moves (-1 = not known)
 
     # ---------------------------------------------------------------- public API
 
@@ -180,6 +181,7 @@ class PulsePlan:
         """Anchor the plan at now_ms: the first tenth comes after the block's delay."""
         self._ms = now_ms + self._fms
         self._us = self._fus
+        self._due = -1
         return self
 
     def finished(self):
@@ -189,6 +191,8 @@ class PulsePlan:
         """ms of the next whole pulse (or of the plan's end if no pulse is left); None when finished."""
         if self._done or self._ms < 0:
             return None
+        if self._due >= 0:
+            return self._due     # the pod asks several times per step: walk the ticks once
         idx, rem, ms, us, acc = self._idx, self._rem, self._ms, self._us, self._acc
         guard = len(self._e) + 12
         while guard:
@@ -211,12 +215,14 @@ class PulsePlan:
             us += ius
             ms += ims + us // 1000
             us %= 1000
-        return ms + (1 if us else 0)
+        self._due = ms + (1 if us else 0)
+        return self._due
 
     def take(self, now_ms):
         """Whole pulses due at or before now_ms (the plan advances past them)."""
         if self._ms < 0:
             raise ValueError("PulsePlan.take() before start()")
+        self._due = -1
         pulses = 0
         e = self._e
         while not self._done and (self._ms < now_ms or (self._ms == now_ms and self._us == 0)):
