@@ -42,7 +42,7 @@ class MinuteRow:
     pushed: int                  # pulses the mechanism pushed in this minute (the patient got them)
     blocked: int                 # strokes that pushed nothing (occlusion, empty reservoir)
     carbs_g: int
-    suspended: bool              # delivery suspended by the handset (LGS or fault) during the minute
+    suspended: bool              # delivery suspended by the handset's low-glucose suspend
 
 
 @dataclass
@@ -97,9 +97,9 @@ class ClosedLoop:
         """Activate the pod with the run's basal and note where the run's clock and stroke log begin."""
         self.pod.wait_ms = lambda ms: self._advance(ms)
         self.pod.activate([self.basal_pph] * 48, time_of_day_ms=self.sc.start * MS_PER_MIN)
+        self.t0_ms = self._advance(0)  # settles anything due now, before the baselines are taken
         info = self.pod.bench("strokes", since=1 << 30)
         self.cursor = int(info["count"])  # priming and the cannula fill do not reach the patient
-        self.t0_ms = int(self.pod.bench("advance", ms=0)["now_ms"])
         status = self.pod.status()
         self._delivered = status.pulses_delivered
 
@@ -223,7 +223,7 @@ class ClosedLoop:
     def step(self, minute: int) -> None:
         """Minutes [minute, minute + 5): act, advance the pod, feed the patient, read the CGM."""
         self._act(minute)
-        was_suspended = self.suspended or self.faulted
+        was_suspended = self.suspended
         self._advance(STEP_MIN * MS_PER_MIN)
         strokes = self._strokes()
         self._settle_pod_totals(minute + STEP_MIN)

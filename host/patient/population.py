@@ -17,16 +17,21 @@ GROUPS = ("adolescent", "adult", "child")
 
 
 def select_patients(spec: str) -> list[str]:
-    """"all", a group (adolescent, adult, child) or a comma list of names → patient names."""
-    spec = spec.strip()
-    if spec == "all":
-        return list(patient_names())
-    if spec in GROUPS:
-        return [n for n in patient_names() if n.startswith(spec + "#")]
-    names = [s.strip() for s in spec.split(",") if s.strip()]
+    """"all", or a comma list of groups (adolescent, adult, child) and names → patient names."""
+    names: list[str] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        if item == "all":
+            found = list(patient_names())
+        elif item in GROUPS:
+            found = [n for n in patient_names() if n.startswith(item + "#")]
+        else:
+            found = [check_patient(item)]
+        names += [n for n in found if n not in names]
     if not names:
-        raise InvalidInput("Name the patients: all, adolescent, adult, child, or a list like adult#001,child#003.")
-    return [check_patient(n) for n in names]
+        raise InvalidInput("Name the patients: all, adolescent, adult, child, or a list like adult,child#003.")
+    return names
 
 
 def run_dir(out: Path, sc: Scenario) -> Path:

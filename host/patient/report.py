@@ -134,16 +134,18 @@ def write_png(result: RunResult, path: Path) -> None:
     pts = [(r.minute / 60, r.mgdl) for r in result.readings if r.mgdl is not None]
     if pts:
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=6, color="#263238", label="CGM", zorder=3)
+    top_bg = max(400, max((r.glucose_tenths for r in result.rows), default=0) // 10 + 30)
     for m in sc.meals:
-        ax.annotate(f"{m.grams} g", (m.minute / 60, 40), fontsize=7, ha="center", color="#2e7d32")
+        ax.plot([m.minute / 60], [top_bg - 12], marker="v", color="#2e7d32", ms=6)
+        ax.annotate(f"{m.grams} g", (m.minute / 60, top_bg - 30), fontsize=7, ha="center", color="#2e7d32")
     for e in result.events:
         if e["kind"] == "pod_fault":
             ax.axvline(e["minute"] / 60, color="black", lw=1)
-            ax.text(e["minute"] / 60, 380, f" pod fault {e['code']}", fontsize=8)
+            ax.text(e["minute"] / 60, top_bg - 60, f" pod fault {e['code']}", fontsize=8)
         elif e["kind"] == "occlusion":
             ax.axvline(e["minute"] / 60, color="purple", lw=1, ls=":")
-            ax.text(e["minute"] / 60, 350, " occlusion", fontsize=8, color="purple")
-    ax.set_ylim(30, 400)
+            ax.text(e["minute"] / 60, top_bg - 80, " occlusion", fontsize=8, color="purple")
+    ax.set_ylim(0, top_bg)
     ax.set_ylabel("glucose (mg/dL)")
     ax.set_title(f"{sc.patient}, seed {sc.seed}, LGS {sc.lgs_mode}: glucose, CGM and insulin the pod delivered "
                  "(grey = suspended)", fontsize=10)
@@ -159,8 +161,8 @@ def write_png(result: RunResult, path: Path) -> None:
             color="#6a1b9a")
     for e in result.events:
         if e["kind"] == "bolus":
-            ax2.text(e["minute"] / 60, top * 0.92, f"{units.format_units(int(e['pulses']))}", fontsize=7,
-                     ha="center", va="top", color="#4a148c")
+            ax2.text(e["minute"] / 60 + 0.1, top * 0.92, f"bolus {units.format_units(int(e['pulses']))}", fontsize=7,
+                     ha="left", va="top", color="#4a148c")
     ax2.set_ylim(0, top)
     ax2.set_ylabel("U/h (5-min mean)")
     ax2.set_xlabel(f"hours since {sc.label(0)}")
