@@ -243,8 +243,8 @@ def bolus_label(mark: BolusMark) -> str:
         text = f"{units.format_units(mark.delivered, unit=False)} of {units.format_units(mark.requested)}"
     if mark.how == "unaccounted":  # the pod has not said yet: show what was asked, marked as such
         return f"{units.format_units(mark.requested)} asked (no account from the pod yet)"
-    if mark.how in ("cancelled", "stopped by the pod", "running"):
-        text += f" ({mark.how})"
+    if mark.how == "running" or (mark.how in ("cancelled", "stopped by the pod") and mark.delivered < mark.requested):
+        text += f" ({mark.how})"  # a bolus stopped after its last pulse was delivered whole: no remark
     return text
 
 
@@ -310,7 +310,7 @@ def _draw_rates(ax: Any, plot: DeliveryPlot) -> None:
     for n, mark in enumerate(plot.boluses):
         shown = mark.requested if mark.how == "unaccounted" else mark.delivered
         x, y = _hours(mark.pod_ms), shown / PULSES_PER_UNIT
-        full = mark.how in ("done", "running") and mark.delivered == mark.requested
+        full = mark.how != "unaccounted" and mark.delivered == mark.requested  # hollow: less than asked
         if mark.extended_end_ms is not None:
             # The extended part as a span at the bolus' height, from its start to its end.
             boluses.plot([x, _hours(mark.extended_end_ms)], [y, y], color="tab:orange", lw=7, alpha=0.3,

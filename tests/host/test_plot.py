@@ -62,6 +62,10 @@ def test_boluses_carry_the_pods_account_and_refusals_are_left_out():
     assert p.boluses[1].extended_end_ms == 200 * MIN + 40_000 + HOUR
     assert plot.bolus_label(p.boluses[0]) == "1.25 of 2.00 U (cancelled)"
     assert plot.bolus_label(p.boluses[1]) == "2.00 U"
+    whole = plot.BolusMark(0, 20, 0, 20, "cancelled", None)  # stopped after its last pulse: delivered whole
+    assert plot.bolus_label(whole) == "1.00 U"
+    assert plot.bolus_label(plot.BolusMark(0, 20, 0, 0, "unaccounted", None)) == \
+        "1.00 U asked (no account from the pod yet)"
     assert p.totals == [(MIN, 62), (300 * MIN, 180)]  # the pod's own counter; the other pod is not mixed in
     assert plot.from_history(session(), pod="0badbeef").totals == [(5 * MIN, 1)]
 
