@@ -40,6 +40,8 @@ HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
 PULSES_PER_UNIT = 20
 SUFFIXES = (".png", ".svg", ".pdf")
+#: Spacing of the time ticks, the smallest that gives at most 12 ticks.
+TICK_MINUTES = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440)
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def _hours(ms: int) -> float:
 
 def _clock(value: float, _position: object = None) -> str:
     minutes = round(value * 60)
-    return f"{minutes // 60}:{minutes % 60:02d}"
+    return f"{minutes // 60}:{minutes % 60:02d}" if minutes >= 0 else ""  # no pod time before pairing
 
 
 def bolus_label(mark: BolusMark) -> str:
@@ -277,11 +279,11 @@ def render(plot: DeliveryPlot, path: str | Path, title: str | None = None) -> Pa
         _draw_rates(rates, plot)
         _draw_totals(totals, plot)
         span_h = _hours(plot.end_ms - plot.start_ms)
-        step = next((s for s in (0.25, 0.5, 1, 2, 3, 6, 12, 24) if span_h / s <= 12), 48)
-        totals.xaxis.set_major_locator(MultipleLocator(step))
+        step_min = next((m for m in TICK_MINUTES if span_h * 60 / m <= 12), 2880)
+        totals.xaxis.set_major_locator(MultipleLocator(step_min / 60))
         totals.xaxis.set_major_formatter(FuncFormatter(_clock))
         totals.set_xlabel("pod time since pairing (h:mm, the pod's own clock)")
-        margin = max(span_h * 0.02, 0.05)
+        margin = max(span_h * 0.02, 0.5 / 60)
         totals.set_xlim(_hours(plot.start_ms) - margin, _hours(plot.end_ms) + margin)
         rates.set_title(title or f"Insulin delivered by pod {plot.pod or '(unknown)'}")
         figure.tight_layout()

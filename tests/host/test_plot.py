@@ -160,3 +160,8 @@ def test_a_real_firmware_session_plots_what_the_pod_delivered(firmware_tcp, tmp_
         p.totals[-1][0] > max(statuses)  # a status read after the last command
     path = plot.plot_history(records, tmp_path / "session")
     assert path.suffix == ".png" and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_time_axis_reads_hours_and_minutes_of_pod_time():
+    assert [plot._clock(h) for h in (0, 0.05, 1.5, 26.25)] == ["0:00", "0:03", "1:30", "26:15"]
+    assert plot._clock(-0.05) == ""  # the margin before pairing has no pod time
