@@ -68,7 +68,7 @@ def test_detailed_status_of_a_faulted_pod():
     activate(pdm, bench.advance, [20] * 48, 0)
     pdm.bolus(100)
     bench.advance(10_000)
-    bench.pod._fault(0x14, bench.now)
+    bench.pod.fault(0x14, bench.now)
     d = status.detailed(bench.pod, bench.now + 3 * MIN)
     assert d["progress"] == 13 and d["delivery"] == 0 and d["fault_code"] == 0x14
     assert d["progress_at_fault"] == 8 == d["previous_progress"]
