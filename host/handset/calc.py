@@ -170,7 +170,7 @@ def suggestion_items(s: Suggestion, settings: Settings, carbs_tenths_g: int,
     items = [("carbs", f"{carbs_tenths_g // 10}.{carbs_tenths_g % 10} g"),
              ("blood glucose", settings.show_bg(bg_mgdl) if bg_mgdl is not None else "not entered"),
              ("target", f"{settings.show_bg(settings.target)} (correct above {settings.show_bg(settings.correct_above)})"),
-             ("correction factor", f"{settings.show_bg(settings.correction_factor)} per U")]
+             ("BG drop per U", settings.show_bg(settings.correction_factor))]
     for name, milli in s.steps_milliunits.items():
         items.append((name.replace("_", " "), units.format_milliunits(milli)))
     items.append(("insulin on board",

@@ -181,7 +181,7 @@ def test_calculator_in_mmol_matches_mg_dl():
     items = dict(calc.suggestion_items(s, mmol, 450, bg))
     assert items["blood glucose"] == "10.0 mmol/L"
     assert items["target"] == "6.7 mmol/L (correct above 8.3 mmol/L)"
-    assert items["correction factor"] == "2.8 mmol/L per U"
+    assert items["BG drop per U"] == "2.8 mmol/L"  # the correction factor
     assert items["suggested bolus"] == "4.20 U (meal 3.00 U, correction 1.20 U)"
     assert dict(calc.suggestion_items(s, S, 450, bg))["blood glucose"] == "180 mg/dL"
 
