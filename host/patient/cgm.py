@@ -82,8 +82,8 @@ class Cgm:
     """The sensor on one patient: `read(patient, minute, pod_ms, out)` every 5 minutes."""
 
     def __init__(self, seed: int, low: int = DEFAULT_LOW, high: int = DEFAULT_HIGH) -> None:
-        from simglucose.sensor.cgm import CGMSensor
-        self._sensor = CGMSensor.withName(SENSOR, seed=seed)
+        from patient.model import simglucose_module
+        self._sensor = simglucose_module("simglucose.sensor.cgm").CGMSensor.withName(SENSOR, seed=seed)
         self.low, self.high = low, high
         self.history: list[Reading] = []
         self._alerted = ""
@@ -93,6 +93,7 @@ class Cgm:
         value = float(self._sensor.measure(patient_model))  # the noise sequence advances even in a gap
         if out:
             reading = Reading(minute, pod_ms, None)
+            self._alerted = ""  # after a gap a glucose still out of range is announced again
         else:
             provisional = Reading(minute, pod_ms, int(round(value)))
             rate = rate_tenths(self.history + [provisional])

@@ -17,10 +17,20 @@ from handset.errors import InvalidInput
 UNITS_PER_PULSE = 0.05  # physiology input only: never used to count a dose
 
 
+def simglucose_module(name: str) -> types.ModuleType:
+    """Import a simglucose module; its old gym dependency's deprecation warnings are not ours to show."""
+    import importlib
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return importlib.import_module(name)
+
+
 @functools.cache
 def _params_table(name: str) -> "object":
     import pandas as pd
-    return pd.read_csv(importlib.resources.files("simglucose") / "params" / name)
+    package = simglucose_module("simglucose")
+    return pd.read_csv(importlib.resources.files(package) / "params" / name)
 
 
 @functools.cache
@@ -66,7 +76,7 @@ class VirtualPatient:
     """One patient, stepped one minute at a time with the pulses that reached it in that minute."""
 
     def __init__(self, name: str, seed: int) -> None:
-        from simglucose.patient.t1dpatient import T1DPatient
+        T1DPatient = simglucose_module("simglucose.patient.t1dpatient").T1DPatient
         check_patient(name)
         self.name = name
         table = _params_table("vpatient_params.csv")
@@ -77,6 +87,7 @@ class VirtualPatient:
         params = types.SimpleNamespace(**row.to_dict())
         init_state = np.array([float(row[c]) for c in table.columns if str(c).startswith("x0_")])  # type: ignore[union-attr]
         self._model = T1DPatient(params, init_state=init_state, seed=seed)
+        self._action = simglucose_module("simglucose.patient.t1dpatient").Action
         self.minute = 0
 
     @property
@@ -90,7 +101,6 @@ class VirtualPatient:
 
     def step_minute(self, pulses: int, carbs_g: int) -> float:
         """Advance one minute: `pulses` pushed by the pod in this minute, `carbs_g` eaten from now."""
-        from simglucose.patient.t1dpatient import Action
-        self._model.step(Action(CHO=carbs_g, insulin=pulses * UNITS_PER_PULSE))
+        self._model.step(self._action(CHO=carbs_g, insulin=pulses * UNITS_PER_PULSE))
         self.minute += 1
         return self.glucose()
