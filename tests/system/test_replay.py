@@ -19,15 +19,17 @@ from replay.sessions import sessions
 GOAL_PULSES = 0.99
 
 
-# pty: over TCP each Eros reply waits ~40 ms for a delayed ACK (the pod writes it in parts)
-@pytest.mark.targets("pty")
+# pty (or a board): over TCP each Eros reply waits ~40 ms for a delayed ACK (written in parts)
+@pytest.mark.targets("pty", "serial")
 def test_replay_of_the_captured_sessions(start_pod, target, captures, capsys):
     figures: list[Figures] = []
     inferred: list[dict[str, int]] = []
     t0 = time.monotonic()
+    link = start_pod(target)
     for s in sessions(captures):
         inferred.append(s.inferred)
-        link = start_pod(target, extra_args=["--lot", str(s.lot), "--tid", str(s.tid)])
+        # a new pod of the captured pod's identity, its virtual clock at 0
+        link.bench_ok({"op": "fresh", "lot": s.lot, "tid": s.tid, "clock": "virtual"}, timeout=60)
         now = [0]
 
         def advance_to(ms: int) -> None:
@@ -45,6 +47,10 @@ def test_replay_of_the_captured_sessions(start_pod, target, captures, capsys):
             print("      inferred messages: " + ", ".join("%s %d" % kv for kv in sorted(inf.items())))
             for e in f.examples:
                 print("      " + e)
+        statuses = sum(f.statuses for f in figures)
+        print("  all sessions: %d statuses, pulses within ±1 %.2f %% (goal %d %%), exact %.2f %%"
+              % (statuses, 100 * sum(f.pulses_within_1 for f in figures) / statuses, 100 * GOAL_PULSES,
+                 100 * sum(f.pulses_exact for f in figures) / statuses))
     for f in figures:
         assert f.replies > 0, f"{f.name}: no reply was compared"
         assert f.pulse_share() >= GOAL_PULSES, f"{f.name}: pulses within ±1 in only {100 * f.pulse_share():.2f} % of statuses"
