@@ -135,9 +135,11 @@ def demo(work: Path, speed: int, keep_running: bool) -> None:
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS + (signal.SIGINT,))
     try:
         proc = launch_pod(work, port, speed)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a signal that came meanwhile lands here
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        raise
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a signal that came meanwhile lands here
         wait_until_listening(proc, work / "pod.log")
         url = f"socket://127.0.0.1:{port}"
         os.environ["HANDSET_PORT"] = url
