@@ -54,3 +54,27 @@ def test_80_hour_life(micropython, tmp_path, build, mode):
            build=build, mode=mode, advance_calls=calls, advance_wall_s=tails, advance_median_s=median(tails),
            run_wall_s=totals, run_median_s=median(totals), pulses=pulses,
            virtual_hours=80, micropython=micropython_version(micropython))
+
+
+@pytest.mark.bench
+def test_80_hour_life_where_the_time_goes(micropython, tmp_path):
+    """The pulse path profiled in the firmware's own process (tests/bench/pulse_profile.py)."""
+    import json
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([micropython, str(root / "tests" / "bench" / "pulse_profile.py"), str(tmp_path)],
+                       cwd=root, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    p = json.loads(r.stdout.strip().splitlines()[-1])
+    assert p["pulses"] > 1400, p          # 1 h -> 80 h of the scenario's basal
+    total = p["total_us"]
+    by_file = ", ".join("%s %.0f %%" % (k, 100 * v / total) for k, v in sorted(p["write_us_by_file"].items()))
+    record("pod-life-80h/profile",
+           "1 h -> 80 h (%d pulses) stepped in-process: %.2f s; file writes %.0f %% (%d writes, %.0f µs each: %s), "
+           "delivery engine and pulse plans %.1f %%, the rest (state encoding, pulse log, plant, alerts, "
+           "step loop) %.0f %%" % (p["pulses"], total / 1e6, 100 * p["writes_us"] / total, p["writes"],
+                                   p["writes_us"] / max(p["writes"], 1), by_file, 100 * p["delivery_us"] / total,
+                                   100 * p["rest_us"] / total),
+           micropython=micropython_version(micropython), **p)
