@@ -1,11 +1,12 @@
 """Commands of a message: grouping the blocks, checking each against the pod's state, executing.
 
     cmds = group(blocks)              # [type, block, extra block, prepared program] per command
-    check(pod, cmd, now_ms)           # raises Refused(code, why); changes nothing
+    check_all(pod, cmds)              # raises Refused(code, why); changes nothing
     reply = check_nonce(pod, cmds, seq)   # None, or the 06 0x14 resync reply
     kind = execute(pod, cmd, seq, now_ms) # the reply kind
 
-The rules are those of protocol/SPEC.md 7.3 "Which command is valid when".
+The rules are those of protocol/SPEC.md 7.3 "Which command is valid when"; each block is checked
+against the state the blocks before it leave (7.2), so a message is carried out whole or not at all.
 """
 try:
     from micropython import const
@@ -68,10 +69,72 @@ def group(blocks):
     return cmds
 
 
-def check(pod, c, now_ms):
-    """Raise Refused when command c cannot be carried out now; nothing is changed here."""
+class Projection:
+    """What the pod will be once the commands checked so far are carried out: each block of a
+    message is checked against the state its predecessors leave (SPEC.md 7.2), while the pod
+    itself stays untouched until every block has passed."""
+
+    def __init__(self, pod):
+        d = pod.delivery
+        self.progress = pod.progress
+        self.fault = pod.fault_code
+        self.basal = d.basal is not None
+        self.temp = d.temp is not None
+        self.bolus = d.bolus is not None
+
+    def delivering(self):
+        """True when a basal or temp basal would be running (delivery bits 1 or 2)."""
+        return not self.fault and self.progress < 13 and (self.basal or self.temp)
+
+    def apply(self, c):
+        """Advance past checked command c (only what later checks look at)."""
+        t, b = c[0], c[1]
+        if t == 0x1C:
+            self.progress = 15
+            self.basal = self.temp = self.bolus = False
+        elif t == 0x1F:
+            bits = b["cancel"]
+            if bits & 4:
+                self.bolus = False
+            if bits & 2:
+                self.temp = False
+            if bits & 1:
+                self.basal = self.temp = False
+            if b["beep_type"] == 0x0F:  # the pod faults on it
+                self.fault = F_PIEZO
+                self.progress = 13
+                self.basal = self.temp = self.bolus = False
+        elif t == 0x1A:
+            kind = c[3][2]
+            table = b["table"]
+            if table == 0:
+                self.basal = True
+                if self.progress == 5:
+                    self.progress = 6
+            elif table == 1:
+                self.temp = True
+            else:
+                self.bolus = True
+                if kind == BOLUS_PRIME:
+                    self.progress = 4
+                elif kind == BOLUS_CANNULA:
+                    self.progress = 7
+
+
+def check_all(pod, cmds):
+    """Check every command in order, each against the state the ones before it leave; raise
+    Refused (the first conflicting block's code) before anything is carried out."""
+    view = Projection(pod)
+    for c in cmds:
+        check(pod, view, c)
+        view.apply(c)
+
+
+def check(pod, view, c):
+    """Raise Refused when command c cannot be carried out in the projected state `view`;
+    nothing is changed here but c's prepared program (c[3])."""
     t, b = c[0], c[1]
-    p = pod.progress
+    p = view.progress
     active = 3 <= p <= 14
     if t == 0x07:
         if p != 2 or pod.paired_ms is not None:
@@ -93,7 +156,7 @@ def check(pod, c, now_ms):
         if b["request"] not in _INFO_TYPES:
             raise Refused(E_ILLEGAL, "0E type 0x%02x unknown" % b["request"])
     elif t == 0x08:
-        if p != 3 or pod.fault_code:
+        if p != 3 or view.fault:
             raise Refused(E_STATE, "08 only before the prime")
     elif t == 0x11:
         if not active:
@@ -107,7 +170,7 @@ def check(pod, c, now_ms):
         if why:
             raise Refused(E_ILLEGAL, why)
         for a in b["alerts"]:
-            if a["active"] and a["beep_type"] == 0x0E and pod.delivery_bits() & 3:
+            if a["active"] and a["beep_type"] == 0x0E and view.delivering():
                 raise Refused(E_ILLEGAL, "beep type 0xE only while suspended")
     elif t == 0x1C:
         if not active:
@@ -116,7 +179,7 @@ def check(pod, c, now_ms):
         if not active:
             raise Refused(E_STATE, "1E only on an active pod")
         bt = b["beep_type"]
-        if bt in (0, 9, 10) or bt > 15 or (bt == 0x0E and pod.delivery_bits() & 3):
+        if bt in (0, 9, 10) or bt > 15 or (bt == 0x0E and view.delivering()):
             raise Refused(E_ILLEGAL, "1E beep type 0x%x not allowed" % bt)
         for name in ("basal_beep", "temp_basal_beep", "bolus_beep"):
             if b[name] & 0x80:
@@ -129,21 +192,20 @@ def check(pod, c, now_ms):
         if b["beep_type"] > 8 and b["beep_type"] != 0x0F:
             raise Refused(E_ILLEGAL, "1F beep type 0x%x out of range" % b["beep_type"])
     elif t == 0x1A:
-        c[3] = check_schedule(pod, b, c[2])
+        c[3] = check_schedule(pod, view, b, c[2])
 
 
-def check_schedule(pod, b, extra):
-    """The new program for a 1A + extra: (plan, src, kind, half_hours)."""
+def check_schedule(pod, view, b, extra):
+    """The new program for a 1A + extra: (plan, src, kind, half_hours, beep options)."""
     table = b["table"]
-    p = pod.progress
-    d = pod.delivery
-    if pod.fault_code or p >= 13:
+    p = view.progress
+    if view.fault or p >= 13:
         raise Refused(E_STATE, "no insulin program on a faulted or inactive pod")
     if table == 0:
-        if not (p == 5 or (p in (8, 9) and d.basal is None)):
+        if not (p == 5 or (p in (8, 9) and not view.basal)):
             raise Refused(E_STATE, "a basal program needs progress 5 or a suspended pod")
     elif table == 1:
-        if p not in (8, 9) or d.basal is None or d.temp is not None:
+        if p not in (8, 9) or not view.basal or view.temp:
             raise Refused(E_STATE, "a temp basal needs a running basal program and no temp basal")
         if not 1 <= b["segment"] <= 24:
             raise Refused(E_ILLEGAL, "temp basal of %d half-hours" % b["segment"])
@@ -154,7 +216,7 @@ def check_schedule(pod, b, extra):
             want = CANNULA_PULSES
         elif p in (8, 9):
             want = 0
-            if d.bolus is not None:
+            if view.bolus:
                 raise Refused(E_STATE, "a bolus is already running")
         else:
             raise Refused(E_STATE, "no bolus at progress %d" % p)

@@ -289,7 +289,8 @@ class Pod:
             return None
         seq = (data[4] >> 2) & 0x0F
         key = [len(data), seq, binascii.crc32(data) & 0xFFFFFFFF]
-        if key == self.last_key and self.last_reply and data[6] != _GET_STATUS:
+        status_only = _status_only(data)
+        if key == self.last_key and self.last_reply and not status_only:
             # The handset sent this message again (it lost our reply): answer exactly as before,
             # carry out nothing (a retried 03 too, though its pairing address is no longer ours).
             # Only the last message is kept; the PDM's next one has another seq.
@@ -302,7 +303,7 @@ class Pod:
         elif address != self.address:
             return None
         reply = self._handle(data, seq, now_ms)
-        if data[6] != _GET_STATUS:
+        if not status_only:
             # Only a command is kept for a repeat: a status request is answered afresh each time,
             # and it must not push out the command a retry may still bring.
             self.last_key = key
@@ -317,8 +318,7 @@ class Pod:
             except ProtocolError as e:
                 raise Refused(E_ILLEGAL, str(e))
             cmds = commands.group(blocks)
-            for c in cmds:
-                commands.check(self, c, now_ms)
+            commands.check_all(self, cmds)
             reply_nonce = commands.check_nonce(self, cmds, seq)
             if reply_nonce is not None:
                 return self._reply(seq, reply_nonce)
@@ -372,3 +372,16 @@ class Pod:
     def restore(self, s):
         """Become the pod saved by to_state() (raises KeyError/ValueError on a malformed state)."""
         persist.restore(self, s)
+
+
+def _status_only(data):
+    """True when every block of the message is a 0E status request (the one request that changes
+    nothing, answered afresh each time); any other block, or a body that does not walk cleanly
+    block by block, makes it a command kept for a repeat."""
+    i = 6
+    end = len(data) - 2
+    while i + 1 < end:
+        if data[i] != _GET_STATUS:
+            return False
+        i += 2 + data[i + 1]
+    return i == end
