@@ -28,9 +28,11 @@ from handset.errors import (
     Unconfirmed,
     fault_name,
 )
-from handset.podstatus import Status, error_sentence
-from handset.session import DEFAULT_ATTEMPTS, DEFAULT_REPLY_TIMEOUT_S, Exchange, NoReply, Session
+from handset import reconcile
+from handset.podstatus import Status, error_sentence, implausible
+from handset.session import DEFAULT_ATTEMPTS, Exchange, NoReply, Session
 from handset.state import CONFIRMED, NOT_RUN, REJECTED, UNCONFIRMED, PodRecord, StateStore, now_iso
+from handset.timeouts import Timeouts
 from handset.transport import Link
 
 
@@ -46,7 +48,7 @@ class PodConnection:
         link: Link | None,
         store: StateStore,
         trace: TextIO | None = None,
-        reply_timeout_s: float = DEFAULT_REPLY_TIMEOUT_S,
+        reply_timeout_s: float | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
         wait_ms: Callable[[int], None] | None = None,
     ) -> None:
@@ -54,7 +56,13 @@ class PodConnection:
         self.store = store
         self.record: PodRecord | None = store.load_pod()
         self._trace = trace
-        self._reply_timeout_s = reply_timeout_s
+        #: the waits of this run, derived from the link (``--timeout`` / HANDSET_TIMEOUT override)
+        self.timeouts = Timeouts(reply_timeout_s) if reply_timeout_s else Timeouts.for_link(link.url if link else "")
+        self._reply_timeout_s = self.timeouts.reply_s
+        #: sentences for the person: what the handset corrected in its record from the pod
+        self.notices: list[str] = []
+        #: the history id of the last command sent
+        self.last_command_id: int | None = None
         self._attempts = attempts
         self.wait_ms: Callable[[int], None] = wait_ms or (lambda ms: time.sleep(ms / 1000))
         self.session: Session | None = self._new_session() if link is not None else None
@@ -67,13 +75,14 @@ class PodConnection:
         url: str,
         state_dir: str | Path | None = None,
         trace: str | Path | TextIO | None = None,
-        reply_timeout_s: float = DEFAULT_REPLY_TIMEOUT_S,
+        reply_timeout_s: float | None = None,
         attempts: int = DEFAULT_ATTEMPTS,
         wait_ms: Callable[[int], None] | None = None,
     ) -> Self:
         """Open the link at ``url`` and the state directory (locked for this process).
 
         :param trace: a path or a text file; every frame is written there, decoded.
+        :param reply_timeout_s: the base reply timeout; default from HANDSET_TIMEOUT or the link's kind.
         :raises PodUnreachable: the link cannot be opened.
         :raises StateError: the state directory is unusable or used by another handset.
         """
@@ -89,6 +98,8 @@ class PodConnection:
         except HandsetError:
             store.unlock()
             raise
+        if reply_timeout_s is None:
+            reply_timeout_s = Timeouts.for_link(url).reply_s
         return cls(link, store, trace_file, reply_timeout_s, attempts, wait_ms)
 
     @classmethod
@@ -119,11 +130,14 @@ class PodConnection:
         assert self.link is not None
         rec = self.record
         if rec is None:
-            return Session(self.link, reply_timeout_s=self._reply_timeout_s, attempts=self._attempts,
-                           persist=self._persist, trace=self._trace)
-        nonce = eros_nonce.NonceState.from_words(rec.lot, rec.tid, rec.nonce_words)
-        return Session(self.link, rec.address, rec.lot, rec.tid, nonce, rec.next_seq,
-                       self._reply_timeout_s, self._attempts, self._persist, self._trace)
+            session = Session(self.link, reply_timeout_s=self._reply_timeout_s, attempts=self._attempts,
+                              persist=self._persist, trace=self._trace)
+        else:
+            nonce = eros_nonce.NonceState.from_words(rec.lot, rec.tid, rec.nonce_words)
+            session = Session(self.link, rec.address, rec.lot, rec.tid, nonce, rec.next_seq,
+                              self._reply_timeout_s, self._attempts, self._persist, self._trace)
+        session.bench_timeout_s = self.timeouts.bench_s
+        return session
 
     def _persist(self, session: Session) -> None:
         """Session callback: save the nonce state and the next seq before bytes go out."""
@@ -156,7 +170,37 @@ class PodConnection:
         ex = self._exchange_read(C.INFO_STATUS)
         status = self._status_from(ex)
         self._settle(status)
+        self._reconcile(status)
         return status
+
+    # -- the history -----------------------------------------------------------------------------
+
+    @property
+    def pod_ms(self) -> int | None:
+        """The pod's clock as of the last status read (ms since pairing), None before any."""
+        last = self.record.last_status if self.record is not None else None
+        return None if not last else int(last.get("minutes", 0)) * 60_000
+
+    def append(self, record: dict, status: Status | None = None) -> int:
+        """Append a history record with the pod's time (from ``status``, else the last one read)."""
+        pod_ms = status.pod_ms if status is not None else self.pod_ms
+        extra = {"pod": f"{self.record.address:08x}"} if self.record is not None and "pod" not in record else {}
+        return self.store.append({"pod_ms": pod_ms, **extra, **record})
+
+    def _reconcile(self, status: Status) -> None:
+        """Bring the delivery records in line with the pod's status; tell the person what changed."""
+        rec = self.record
+        if rec is None:
+            return
+        records, notices = reconcile.reconcile(self.store.history(), status, f"{rec.address:08x}")
+        for r in records:
+            self.store.append(r)
+        self.notices += notices
+
+    def _confirmed(self, cmd: dict, status: Status) -> None:
+        """A command the pod confirmed becomes its delivery records."""
+        for r in reconcile.confirmed_records(cmd, status, self.store.history()):
+            self.store.append(r)
 
     def detailed_status(self) -> dict:
         """Read the detailed status (0E 02); works on a faulted pod (adds ``fault_name``)."""
@@ -223,17 +267,21 @@ class PodConnection:
                          "delivered_before": before.get("pulses_delivered"),
                          "last_prog_seq_before": before.get("last_prog_seq")},
         }
-        record_id = self.store.append(record)
+        record_id = self.append(record)
+        record["id"] = record_id
+        self.last_command_id = record_id
         try:
             ex = session.send(blocks, followup=followup)
         except NoReply as exc:
-            raise Unconfirmed(
-                f"The pod did not answer the {name} command, so it may or may not have run: read the status "
-                "(`handset status`) before repeating it.",
-                record_id,
-            ) from exc
+            if name == "bolus":
+                sentence = ("The pod did not answer the bolus, so it may or may not be delivering it: do NOT repeat "
+                            "the bolus; read the status with `handset status` (it tells what the pod delivered).")
+            else:
+                sentence = (f"The pod did not answer the {name.replace('_', ' ')} command, so it may or may not have "
+                            "run: read the status with `handset status` (it tells) before sending anything again.")
+            raise Unconfirmed(sentence, record_id) from exc
         except NonceResyncFailed:
-            self.store.append({"kind": "settle", "settles": record_id, "status": NOT_RUN, "reason": "bad nonce"})
+            self.append({"kind": "settle", "settles": record_id, "status": NOT_RUN, "reason": "bad nonce"})
             raise
         if ex.retransmitted and any(b["type"] == C.BLOCK_ERROR for b in ex.blocks()):
             # An error in answer to a repeat: the first copy may have run. Ask the pod.
@@ -244,20 +292,23 @@ class PodConnection:
         try:
             status = self._status_from(ex)
         except PodRejected as exc:
-            self.store.append({"kind": "settle", "settles": record_id, "status": REJECTED, "reason": str(exc)})
+            self.append({"kind": "settle", "settles": record_id, "status": REJECTED, "reason": str(exc),
+                         "error_code": exc.code})
             raise
         except PodFaulted as exc:
-            self.store.append({"kind": "settle", "settles": record_id, "status": NOT_RUN, "reason": exc.fault_name})
+            self.append({"kind": "settle", "settles": record_id, "status": NOT_RUN, "reason": exc.fault_name})
             raise
         if status.last_prog_seq != ex.seq or not confirm(status):
-            self.store.append({"kind": "settle", "settles": record_id, "status": NOT_RUN,
-                               "reason": "reply does not show the command", "status_after": status.to_json()})
+            self.append({"kind": "settle", "settles": record_id, "status": NOT_RUN,
+                         "reason": "reply does not show the command", "status_after": status.to_json()}, status)
             raise BadReply(
-                f"The pod answered the {name} command but its status does not show it took effect: read the status "
-                "and repeat the command if needed."
+                f"The pod answered the {name.replace('_', ' ')} command but its status does not show it took effect: "
+                "read the status with `handset status` before sending it again."
             )
-        self.store.append({"kind": "settle", "settles": record_id, "status": CONFIRMED,
-                           "status_after": status.to_json(), "attempts": ex.attempts, "resynced": ex.resynced})
+        self.append({"kind": "settle", "settles": record_id, "status": CONFIRMED,
+                     "status_after": status.to_json(), "attempts": ex.attempts, "resynced": ex.resynced}, status)
+        self._confirmed(record, status)
+        self._reconcile(status)
         return status
 
     def _status_from(self, ex: Exchange) -> Status:
@@ -265,6 +316,12 @@ class PodConnection:
         for b in ex.blocks():
             if b["type"] == C.BLOCK_STATUS:
                 status = Status.from_block(b)
+                problems = implausible(status, self.record.last_status if self.record is not None else None)
+                if problems:
+                    raise BadReply(
+                        "The pod's status contradicts what the handset knows (" + "; ".join(problems) + "): it was not "
+                        "taken as the pod's state. Read the status again; if this repeats, the pod (or the link) is "
+                        "unreliable: deactivate it and use a new pod.")
                 self._remember(status)
                 if status.progress == C.PROGRESS_FAULT:
                     details = self._pod_info(C.INFO_DETAILED_STATUS)
@@ -287,9 +344,21 @@ class PodConnection:
                 raise PodRejected(error_sentence(code, word & 0xF), code)
 
     def _faulted(self, code: int, details: dict) -> None:
-        if self.record is not None:
-            self.record.faulted = code
-            self.store.save_pod(self.record)
+        """Record the fault (once), settle the bolus it stopped from the pod's account, and raise."""
+        rec = self.record
+        if rec is not None:
+            first = rec.faulted is None
+            rec.faulted = code
+            self.store.save_pod(rec)
+            plain = {k: v for k, v in details.items() if isinstance(v, (int, str))}
+            try:
+                at_fault = Status.from_block({**details, "delivery": 0})
+            except (KeyError, TypeError, ValueError):
+                at_fault = None
+            if first:
+                self.append({"kind": "fault", "code": code, "text": fault_name(code), "details": plain}, at_fault)
+            if at_fault is not None:
+                self._reconcile(at_fault)
         raise PodFaulted(code, details)
 
     def _remember(self, status: Status) -> None:
@@ -309,9 +378,17 @@ class PodConnection:
         if rec is None:
             return
         for cmd in self.store.unsettled(rec.address):
-            ran = _ran(cmd, status)
-            self.store.append({"kind": "settle", "settles": cmd["id"], "status": CONFIRMED if ran else NOT_RUN,
-                               "reason": "status read", "status_after": status.to_json()})
+            ran = reconcile.command_ran(cmd, status)
+            self.append({"kind": "settle", "settles": cmd["id"], "status": CONFIRMED if ran else NOT_RUN,
+                         "reason": "status read", "status_after": status.to_json()}, status)
+            what = str(cmd.get("command", "command")).replace("_", " ")
+            if ran:
+                self._confirmed(cmd, status)
+                self.notices.append(f"The {what} sent earlier without an answer did run (the pod's status shows it); "
+                                    "the history now records it.")
+            else:
+                self.notices.append(f"The {what} sent earlier without an answer did not run (the pod's status shows "
+                                    "it); the history records it as not run.")
 
 
     def configure_alerts(self, alerts: list[dict], name: str = "configure_alerts") -> Status:
@@ -333,29 +410,3 @@ class PodConnection:
         if answer.get("ok") is False:
             raise HandsetError(f"The pod emulator refused the bench operation {op!r}: {answer.get('error')}")
         return answer
-
-
-
-
-def _ran(cmd: dict, status: Status) -> bool:
-    """Did the unconfirmed command ``cmd`` run, judging from a later status read?
-
-    The pod's last-programming seq names the last command it accepted; when that seq was already the
-    pod's before the command (seqs repeat every 8 messages), the delivery bits decide.
-    """
-    ev = cmd.get("evidence") or {}
-    seq = cmd.get("seq")
-    if seq is not None and ev.get("last_prog_seq_before") != seq:
-        return status.last_prog_seq == seq
-    kind = ev.get("kind")
-    before = ev.get("delivered_before")
-    if kind == "bolus":
-        grew = before is not None and status.pulses_delivered - int(before) >= int(ev.get("pulses", 1))
-        return status.bolus_running or grew
-    if kind == "temp_basal":
-        return status.temp_basal_running
-    if kind in ("suspend", "cancel_all"):
-        return status.suspended
-    if kind in ("set_basal", "resume"):
-        return status.basal_running
-    return status.last_prog_seq == seq

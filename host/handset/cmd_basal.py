@@ -9,7 +9,7 @@ import click
 
 from handset import units
 from handset.errors import InvalidInput
-from handset.settings import BasalPrograms, Journal, Settings
+from handset.settings import BasalPrograms, Settings
 from handset.cmd_common import Options, common_options, open_pod
 
 @click.group("basal")
@@ -49,14 +49,17 @@ def basal_show(name: str | None, opts: Options) -> None:
 @basal_group.command("set")
 @click.argument("name")
 @click.argument("program")
-@common_options(json_flag=False)
+@common_options()
 def basal_set(name: str, program: str, opts: Options) -> None:
-    """Store a program, e.g. `basal set day "00:00=0.8,06:30=1.2,22:00=0.9"` (not sent: see `basal use`)."""
+    """Store a program, for example `basal set day "00:00=0.8,06:30=1.2,22:00=0.9"` (not sent: see `basal use`)."""
     rates = units.parse_basal_program(program)
     settings = Settings.load(opts.state)
     programs = BasalPrograms.load(opts.state)
     programs.put(name, rates, settings.max_basal)
     programs.save(opts.state)
+    if opts.json:
+        opts.out.json({"ok": True, "stored": name, "rates_pph": rates, "running": name == programs.active})
+        return
     opts.out.good(f"Stored basal program {name!r}: {units.format_program(rates)} "
                   f"({units.format_units(sum(rates) // 2)} per day).")
     if name == programs.active:
@@ -67,18 +70,21 @@ def basal_set(name: str, program: str, opts: Options) -> None:
 
 @basal_group.command("delete")
 @click.argument("name")
-@common_options(json_flag=False)
+@common_options()
 def basal_delete(name: str, opts: Options) -> None:
     """Delete a stored program (not the running one)."""
     programs = BasalPrograms.load(opts.state)
     programs.delete(name)
     programs.save(opts.state)
+    if opts.json:
+        opts.out.json({"ok": True, "deleted": name})
+        return
     opts.out.good(f"Deleted basal program {name!r}.")
 
 
 @basal_group.command("use")
 @click.argument("name")
-@common_options(json_flag=False)
+@common_options()
 def basal_use(name: str, opts: Options) -> None:
     """Send a stored program to the pod and make it the running one."""
     settings = Settings.load(opts.state)
@@ -88,10 +94,12 @@ def basal_use(name: str, opts: Options) -> None:
         raise InvalidInput(f"The program {name!r} exceeds your max basal rate of {units.format_rate(settings.max_basal)}: "
                            "lower the program or raise max_basal.")
     with open_pod(opts) as pod:
-        pod.set_basal(rates)
+        status = pod.set_basal(rates, program=name)
     programs.active = name
     programs.save(opts.state)
-    Journal(opts.state).append("basal_use", program=name)
+    if opts.json:
+        opts.out.json({"ok": True, "running": name, "rates_pph": rates, "pod_ms": status.pod_ms})
+        return
     opts.out.good(f"Basal program {name!r} is running.")
 
 

@@ -6,28 +6,28 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import os
-import time
+import sys
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, NoReturn, TypeVar
 
 import click
 
 from handset import units
-from handset.errors import HandsetError, InvalidInput, PodFaulted
+from handset.errors import HandsetError, InvalidInput, PodFaulted, PodRejected
 from handset.output import Out
-from handset.settings import Journal
+from handset.podclock import PodTime
 
 DEFAULT_PORT = "socket://127.0.0.1:7410"
-POLL_MS = 1000  # pod time between status reads while a bolus runs, at least 0.25 s of real time
 
 DELIVERY_BITS = ((1, "basal"), (2, "temp basal"), (4, "bolus"), (8, "extended bolus"))
 ALERT_NAMES = {
-    0: "auto-off", 1: "slot 1", 2: "pod expires in 1 hour", 3: "expiry reminder", 4: "low reservoir",
-    5: "pod suspended", 6: "suspend time is over", 7: "pod expired / finish setup",
+    0: "auto-off", 1: "slot 1 (unused)", 2: "shutdown imminent (79 h)", 3: "expiration reminder",
+    4: "low reservoir", 5: "pod suspended reminder", 6: "suspend time is over", 7: "pod expired (72 h)",
 }
+FINISH_SETUP_MINUTES = 55  # slot 7 as the activation's finish-setup reminder (55 min long)
 
 PROGRESS_NAMES = {
     0: "initialized", 1: "memory initialized", 2: "filled", 3: "paired", 4: "priming", 5: "primed",
@@ -47,10 +47,13 @@ class Options:
     state: Path
     trace: str | None
     json: bool
+    timeout: float | None = None
 
     @property
     def out(self) -> Out:
+        """Where this command prints (prose to stderr when --json)."""
         return Out(json_mode=self.json)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,8 +63,8 @@ def _default_state() -> Path:
     return default_state_dir()
 
 
-def common_options(json_flag: bool = True) -> Callable[[F], F]:
-    """--port, --state, --trace (and --json) on a command; they arrive as `opts: Options`."""
+def common_options() -> Callable[[F], F]:
+    """--port, --state, --trace and --json on a command; they arrive as `opts: Options`."""
     def decorate(func: F) -> F:
         @functools.wraps(func)
         def wrapper(*args: Any, port: str | None, state: str | None, trace: str | None, as_json: bool = False,
@@ -71,133 +74,91 @@ def common_options(json_flag: bool = True) -> Callable[[F], F]:
             url: str = port or top.get("port") or DEFAULT_PORT
             state = state or top.get("state")
             trace = trace or top.get("trace")
-            opts = Options(url, Path(state) if state else _default_state(), trace, as_json)
-            return guarded(opts.out, lambda: journal_faults(opts, lambda: func(*args, opts=opts, **kwargs)))
+            opts = Options(url, Path(state) if state else _default_state(), trace, as_json, top.get("timeout"))
+            return guarded(opts.out, lambda: func(*args, opts=opts, **kwargs))
 
-        wrapped: Any = wrapper
-        if json_flag:
-            wrapped = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of prose.")(wrapped)
+        wrapped: Any = click.option(
+            "--json", "as_json", is_flag=True,
+            help="Print one JSON document on stdout (progress and messages go to stderr).")(wrapper)
         wrapped = click.option("--trace", type=click.Path(dir_okay=False), default=None,
                                help="Append every frame sent and received to FILE.")(wrapped)
         wrapped = click.option("--state", type=click.Path(file_okay=False), default=None,
                                help="State directory (env HANDSET_STATE; default ~/.local/state/handset).")(wrapped)
         wrapped = click.option("--port", default=None,
-                               help="Pod link: /dev/ttyX, socket://host:port, rfc2217://host:port, loop:// "
+                               help="Pod link: /dev/ttyX, socket://host:port (or host:port), rfc2217://host:port, loop:// "
                                     f"(env HANDSET_PORT; default {DEFAULT_PORT}).")(wrapped)
         return wrapped  # type: ignore[no-any-return]
     return decorate
 
 
 def guarded(out: Out, action: Callable[[], Any]) -> Any:
-    """Run a command: a HandsetError becomes its sentence and exit code; nothing prints a traceback."""
+    """Run a command: a HandsetError becomes its sentence and exit code; nothing prints a traceback.
+
+    With --json the error is also the one JSON document on stdout: ``{"ok": false, "error", "exit_code"}``
+    plus ``pod_error_code`` (a refusal) or ``fault_code`` (a fault) when there is one.
+    """
     try:
         return action()
     except HandsetError as exc:
-        out.error(str(exc))
-        raise SystemExit(exc.exit_code) from None
+        _fail(out, str(exc), exc.exit_code, _error_details(exc))
     except KeyboardInterrupt:
-        out.error("Interrupted.")
-        raise SystemExit(130) from None
-    except click.exceptions.Exit:
-        raise
-    except click.ClickException:
+        _fail(out, "Interrupted.", 130, {})
+    except (click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a sentence, not a traceback
         if os.environ.get("HANDSET_DEBUG"):
             traceback.print_exc()
-        out.error(f"Unexpected error ({type(exc).__name__}: {exc}): this is a bug in the handset; "
-                  "run again with HANDSET_DEBUG=1 and report the traceback.")
-        raise SystemExit(1) from None
+        _fail(out, f"Unexpected error ({type(exc).__name__}: {exc}): this is a bug in the handset; "
+                   "run again with HANDSET_DEBUG=1 and report the traceback.", 1, {})
 
 
-def journal_faults(opts: Options, action: Callable[[], Any]) -> Any:
-    """Run `action`; a pod fault is written to the journal (history shows it) before it is reported."""
-    try:
-        return action()
-    except PodFaulted as exc:
-        try:
-            Journal(opts.state).append("fault", code=exc.fault_code, text=exc.fault_name)
-        except OSError:
-            pass
-        raise
-
-SPEED_REAL = 1
-BENCH_PROBE_S = 0.5
+def _error_details(exc: HandsetError) -> dict[str, Any]:
+    if isinstance(exc, PodRejected):
+        return {"pod_error_code": exc.code}
+    if isinstance(exc, PodFaulted):
+        return {"fault_code": exc.fault_code, "fault_name": exc.fault_name,
+                "details": {k: v for k, v in exc.details.items() if isinstance(v, (int, str))}}
+    return {}
 
 
-def pod_speed(pod: Any = None) -> int | None:
-    """How fast the emulated pod's clock runs: N times real time, or None for a virtual clock that
-    the handset moves with the bench "advance" operation.
+def _fail(out: Out, sentence: str, code: int, details: dict[str, Any]) -> NoReturn:
+    out.error(sentence)
+    if out.json_mode:
+        out.json({"ok": False, "error": sentence, "exit_code": code, **details})
+    raise SystemExit(code) from None
 
-    From env HANDSET_POD_SPEED (a whole number, or "virtual"); otherwise asked once of the emulator's
-    bench channel ("info"); a pod without a bench (a real device) runs in real time.
+
+def confirm(question: str, yes: bool) -> bool:
+    """Ask ``question`` on the terminal; ``yes`` (the command's --yes) answers it without asking.
+
+    :raises InvalidInput: there is no terminal to ask on and --yes was not given.
     """
-    text = os.environ.get("HANDSET_POD_SPEED", "").strip().lower()
-    if text == "virtual":
-        return None
-    if text:
-        if not text.isdigit() or int(text) < 1:
-            raise InvalidInput(f"HANDSET_POD_SPEED={text!r} is not understood: set a whole number like 60, or virtual.")
-        return int(text)
-    session = getattr(pod, "session", None)
-    if session is None:
-        return SPEED_REAL
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InvalidInput(f"This command asks \"{question}\" and there is no terminal to answer on: "
+                           "add --yes to answer yes, or run it in a terminal. Nothing was sent.")
     try:
-        info = session.bench({"op": "info"}, timeout_s=BENCH_PROBE_S)
-    except HandsetError:
-        return SPEED_REAL
-    if info.get("clock") == "virtual":
-        return None
-    speed = info.get("speed")
-    return speed if isinstance(speed, int) and speed >= 1 else SPEED_REAL
-
-
-class PodTime:
-    """Waiting on the pod's clock: real sleep scaled by its speed, or bench advances (virtual clock)."""
-
-    def __init__(self, pod: Any, tick: Callable[[int], None] | None = None) -> None:
-        self.pod = pod
-        self.tick = tick
-        self._speed: int | None | str = "unknown"
-
-    @property
-    def speed(self) -> int | None:
-        """The pod's speed (see pod_speed), asked once."""
-        if self._speed == "unknown":
-            self._speed = pod_speed(self.pod)
-        return self._speed  # type: ignore[return-value]
-
-    def poll_ms(self) -> int:
-        """Pod milliseconds between status reads during a bolus: one pulse (2 s), at least 0.25 s real."""
-        speed = self.speed
-        return 2000 if speed is None else max(POLL_MS, 250 * speed)
-
-    def wait(self, ms: int) -> None:
-        """Let `ms` pod milliseconds pass; `tick` hears about it in slices (progress bars)."""
-        speed = self.speed
-        if speed is None:
-            self.pod.bench("advance", ms=ms)
-            if self.tick is not None:
-                self.tick(ms)
-            return
-        left = ms
-        while left > 0:
-            step = min(left, 250 * speed)  # wake at least four times a second
-            time.sleep(step / 1000 / speed)
-            left -= step
-            if self.tick is not None:
-                self.tick(step)
+        return click.confirm(question, default=False, err=True)
+    except click.exceptions.Abort:
+        return False
 
 
 @contextmanager
 def open_pod(opts: Options, tick: Callable[[int], None] | None = None) -> Iterator[Any]:
-    """The library's PodClient for this command's port and state directory, closed afterwards."""
+    """The library's PodClient for this command's port and state directory, closed afterwards.
+
+    What the handset corrected in its record from the pod (``client.notices``) is said at the end.
+    """
     from handset.pod import PodClient
-    client = PodClient.open(opts.port, opts.state, trace=opts.trace)
+    client = PodClient.open(opts.port, opts.state, trace=opts.trace, reply_timeout_s=opts.timeout)
     client.wait_ms = PodTime(client, tick).wait
     try:
         yield client
     finally:
+        for notice in client.notices:
+            opts.out.warn(notice)
+        client.notices.clear()
         client.close()
 
 
@@ -216,9 +177,16 @@ def delivery_text(delivery: int) -> str:
     return " + ".join(names) if names else "suspended (no insulin)"
 
 
-def alerts_text(mask: int) -> str:
-    """Alert bitmask -> "low reservoir, expiry reminder", or "none"."""
-    names = [f"{ALERT_NAMES[slot]} (slot {slot})" for slot in range(8) if mask & (1 << slot)]
+def alert_name(slot: int, configured: dict[str, dict] | None = None) -> str:
+    """The name of alert slot ``slot``; slot 7 is the finish-setup reminder until the activation re-arms it."""
+    if slot == 7 and configured and int((configured.get("7") or {}).get("duration_minutes", 0)) == FINISH_SETUP_MINUTES:
+        return "finish setup"
+    return ALERT_NAMES[slot]
+
+
+def alerts_text(mask: int, configured: dict[str, dict] | None = None) -> str:
+    """Alert bitmask -> "low reservoir (slot 4), expiration reminder (slot 3)", or "none"."""
+    names = [f"{alert_name(slot, configured)} (slot {slot})" for slot in range(8) if mask & (1 << slot)]
     return ", ".join(names) if names else "none"
 
 
@@ -237,9 +205,3 @@ def current_half_hour() -> int:
     """Index 0..47 of the current local half hour."""
     now = _dt.datetime.now()
     return now.hour * 2 + now.minute // 30
-
-
-def time_of_day_ms(now: _dt.datetime | None = None) -> int:
-    """Milliseconds since local midnight (the pod's basal schedule follows the person's day)."""
-    now = now or _dt.datetime.now()
-    return ((now.hour * 60 + now.minute) * 60 + now.second) * 1000 + now.microsecond // 1000

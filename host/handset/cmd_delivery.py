@@ -1,22 +1,50 @@
 """Insulin delivery: `handset bolus` (with its live follower), `cancel-bolus`, `temp-basal`,
-`cancel-temp`, `suspend` and `resume`.
+`cancel-temp`, `suspend` and `resume`. What they report delivered is what the pod reports.
 """
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import click
 
+from handset import history as H
 from handset import units
+from handset.cmd_common import Options, PodTime, common_options, confirm, current_half_hour, open_pod
+from handset.cmd_settings import run_calculator, show_suggestion, split_manual
 from handset.errors import InvalidInput, PodFaulted
 from handset.output import Out
-from handset.settings import BasalPrograms, Journal, Settings
-from handset.cmd_common import Options, PodTime, common_options, current_half_hour, field, open_pod
-from handset.cmd_settings import run_calculator, show_suggestion, split_manual
+from handset.settings import BasalPrograms, Settings
 
 EXTENDED_MAX_HALF_HOURS = 16
+
+
+def bolus_account(pod: Any, ref: int | None) -> H.Bolus | None:
+    """The pod's latest account of the bolus the history knows as ``ref``."""
+    for b in H.boluses(pod.store.history()):
+        if b.ref == ref:
+            return b
+    return None
+
+
+def account_json(b: H.Bolus | None) -> dict[str, Any]:
+    """A bolus account as JSON (pulses)."""
+    if b is None:
+        return {}
+    return {"requested_pulses": b.requested, "immediate_pulses": b.immediate, "extended_pulses": b.extended,
+            "extended_half_hours": b.extended_half_hours, "delivered_pulses": b.delivered,
+            "immediate_delivered_pulses": b.immediate_delivered, "extended_delivered_pulses": b.extended_delivered,
+            "not_delivered_pulses": b.requested - b.delivered if b.final else None, "final": b.final, "how": b.how,
+            "pod_ms": b.pod_ms}
+
+
+def account_text(b: H.Bolus) -> str:
+    """`1.00 U of 2.00 U delivered (immediate 1.00 of 1.00 U, extended 0.00 of 1.00 U)`."""
+    text = f"{units.format_units(b.delivered)} of {units.format_units(b.requested)} delivered"
+    if b.extended:
+        text += (f" (immediate {units.format_units(b.immediate_delivered, False)} of {units.format_units(b.immediate)}, "
+                 f"extended {units.format_units(b.extended_delivered, False)} of {units.format_units(b.extended)})")
+    return text
 
 
 @click.command("bolus", context_settings={"ignore_unknown_options": True})
@@ -24,17 +52,60 @@ EXTENDED_MAX_HALF_HOURS = 16
 @click.option("--extended", metavar="UNITS", help="Extended part, delivered over --over.")
 @click.option("--over", metavar="DURATION", help="Duration of the extended part (30m–8h, 30-minute steps).")
 @click.option("--carbs", metavar="G", help="Carbohydrates (g): use the calculator.")
-@click.option("--bg", metavar="MG_DL", help="Blood glucose now (mg/dL): use the calculator.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask to confirm a calculator suggestion.")
+@click.option("--bg", metavar="BG", help="Blood glucose now, in your bg_unit: use the calculator.")
+@click.option("--yes", "-y", is_flag=True, help="Deliver a calculator suggestion without asking.")
 @click.option("--no-wait", is_flag=True, help="Return once the pod accepted the bolus (no progress bar).")
 @common_options()
 def bolus_cmd(amount: str | None, extended: str | None, over: str | None, carbs: str | None, bg: str | None,
               yes: bool, no_wait: bool, opts: Options) -> None:
-    """Deliver a bolus of AMOUNT units (e.g. 2.35) with a live progress bar; Ctrl-C offers to cancel."""
+    """Deliver a bolus of AMOUNT units (for example 2.35) with a live progress bar; Ctrl-C offers to cancel."""
     out = opts.out
     settings = Settings.load(opts.state)
-    pulses, meal, correction = _bolus_amount(opts, out, amount, carbs, bg, yes)
     extended_pulses, half_hours = _extended_amount(extended, over)
+    if carbs is None and bg is None:
+        _check_amount(amount, extended_pulses, settings)  # refuse bad input before the link opens
+    with open_pod(opts) as pod:
+        status = pod.status()  # the PDM reads the pod before a bolus: pod time, suspension, settling
+        if status.suspended:
+            raise InvalidInput("Insulin delivery is suspended, so the handset did not send the bolus: resume delivery "
+                               "with `handset resume` first, then give the bolus.")
+        pulses, meal, correction = _bolus_amount(opts, out, amount, carbs, bg, yes, status.pod_ms)
+        _check_total(pulses, extended_pulses, settings)
+        pod.bolus(pulses, extended_pulses=extended_pulses, extended_half_hours=half_hours,
+                  meal_pulses=meal + extended_pulses, correction_pulses=correction)
+        ref = pod.last_command_id
+        cancelled = False
+        if not no_wait and pulses > 0:
+            cancelled = follow_bolus(pod, out, pulses, ref)
+        account = bolus_account(pod, ref)
+    if account is None:  # cannot happen once the pod confirmed the bolus; said plainly all the same
+        raise InvalidInput("The handset has no record of the bolus it just sent: read `handset status`.")
+    if out.json_mode:
+        out.json({"ok": True, "accepted": True, "cancelled": cancelled, **account_json(account)})
+    elif no_wait or pulses == 0:
+        out.good(f"The pod accepted the bolus of {units.format_units(account.requested)}.")
+    elif cancelled:
+        out.warn(f"Bolus cancelled: {account_text(account)}, "
+                 f"{units.format_units(account.requested - account.delivered)} not delivered.")
+    elif account.final:
+        out.good(f"Bolus done: {account_text(account)}." if account.extended or account.delivered != account.requested
+                 else f"Bolus done: {units.format_units(account.delivered)} delivered.")
+    else:
+        out.good(f"Immediate part done: {units.format_units(account.immediate_delivered)} delivered; the extended "
+                 f"{units.format_units(account.extended)} goes on over "
+                 f"{units.format_minutes(account.extended_half_hours * 30)} (`handset status` follows it).")
+
+
+def _check_amount(amount: str | None, extended_pulses: int, settings: Settings) -> None:
+    if amount is None:
+        if extended_pulses:
+            return
+        raise InvalidInput("Give the bolus amount in units (for example `handset bolus 2.35`), or --carbs/--bg to "
+                           "calculate it.")
+    _check_total(units.parse_units(amount, "The bolus"), extended_pulses, settings)
+
+
+def _check_total(pulses: int, extended_pulses: int, settings: Settings) -> None:
     if pulses + extended_pulses > settings.max_bolus:
         raise InvalidInput(
             f"The bolus {units.format_units(pulses + extended_pulses)} is above your max bolus of "
@@ -42,46 +113,23 @@ def bolus_cmd(amount: str | None, extended: str | None, over: str | None, carbs:
             "`handset settings set max_bolus UNITS` (at most 30 U).")
     if pulses < 1 and extended_pulses < 1:
         raise InvalidInput("The bolus is 0 U: enter at least 0.05 U.")
-    journal = Journal(opts.state)
-    ref = f"{time.time_ns():x}"
-    with open_pod(opts) as pod:
-        journal.append("bolus", ref=ref, pulses=pulses + extended_pulses, meal=meal + extended_pulses,
-                       correction=correction, extended=extended_pulses, half_hours=half_hours)
-        pod.bolus(pulses, extended_pulses=extended_pulses, extended_half_hours=half_hours)
-        if no_wait or pulses == 0:
-            out.good(f"The pod accepted the bolus of {units.format_units(pulses + extended_pulses)}.")
-            return
-        delivered, cancelled = follow_bolus(pod, out, pulses)
-    journal.append("bolus_result", ref=ref, delivered=delivered + extended_pulses * (not cancelled),
-                   cancelled=cancelled)
-    if out.json_mode:
-        out.json({"requested_pulses": pulses, "delivered_pulses": delivered, "cancelled": cancelled,
-                  "extended_pulses": extended_pulses, "extended_half_hours": half_hours})
-    elif cancelled:
-        out.warn(f"Bolus cancelled: {units.format_units(delivered)} of {units.format_units(pulses)} delivered, "
-                 f"{units.format_units(pulses - delivered)} not delivered.")
-    else:
-        out.good(f"Bolus done: {units.format_units(delivered)} delivered.")
 
 
 def _bolus_amount(opts: Options, out: Out, amount: str | None, carbs: str | None, bg: str | None,
-                  yes: bool) -> tuple[int, int, int]:
+                  yes: bool, now_ms: int) -> tuple[int, int, int]:
     """(pulses, meal pulses, correction pulses) from AMOUNT and/or the calculator."""
     if carbs is None and bg is None:
-        if amount is None:
-            raise InvalidInput("Give the bolus amount in units (e.g. `handset bolus 2.35`), or --carbs/--bg to calculate it.")
-        pulses = units.parse_units(amount, "The bolus")
+        pulses = units.parse_units(amount, "The bolus") if amount is not None else 0
         return pulses, 0, pulses  # a manual bolus counts as correction insulin on board (the conservative choice)
-    suggestion, carbs_tenths, bg_value = run_calculator(opts, carbs, bg)
+    suggestion, carbs_tenths, bg_value = run_calculator(opts, carbs, bg, now_ms)
     if suggestion.refusal:
         raise InvalidInput(suggestion.refusal)
     assert suggestion.pulses is not None
-    if not out.json_mode:
-        show_suggestion(out, suggestion, carbs_tenths, bg_value)
+    show_suggestion(out, suggestion, carbs_tenths, bg_value, Settings.load(opts.state))
     pulses = units.parse_units(amount, "The bolus") if amount is not None else suggestion.pulses
     if pulses == 0:
         raise InvalidInput("The calculator suggests no bolus (0 U): nothing was sent.")
-    if not yes and not click.confirm(f"Deliver {units.format_units(pulses)}?", default=True):
+    if not confirm(f"Deliver {units.format_units(pulses)}?", yes):
         raise InvalidInput("Bolus not confirmed: nothing was sent.")
     meal, correction = split_manual(suggestion, pulses)
     return pulses, meal, correction
@@ -91,44 +139,36 @@ def _extended_amount(extended: str | None, over: str | None) -> tuple[int, int]:
     if extended is None and over is None:
         return 0, 0
     if extended is None or over is None:
-        raise InvalidInput("An extended bolus needs both --extended UNITS and --over DURATION (e.g. --over 2h).")
+        raise InvalidInput("An extended bolus needs both --extended UNITS and --over DURATION (for example --over 2h).")
     return (units.parse_units(extended, "The extended bolus"),
             units.parse_half_hours(over, "The extended duration", 1, EXTENDED_MAX_HALF_HOURS))
 
 
-def follow_bolus(pod: Any, out: Out, pulses: int) -> tuple[int, bool]:
-    """Show delivery until the immediate bolus is done; Ctrl-C asks whether to cancel.
-
-    Returns (pulses delivered, cancelled).
+def follow_bolus(pod: Any, out: Out, pulses: int, ref: int | None) -> bool:
+    """Show the immediate part's delivery as the pod reports it, until it ends; Ctrl-C asks whether
+    to cancel. Returns whether the bolus was cancelled (here or elsewhere).
     """
     clock = PodTime(pod)
-    remaining = pulses
     with out.progress("Bolus") as bar:
         while True:
             try:
-                bar.update(pulses - remaining, pulses,
-                           f"{units.format_units(pulses - remaining, False)} of {units.format_units(pulses)}")
-                if remaining == 0:
-                    return pulses, False
+                account = bolus_account(pod, ref)
+                done = account.immediate_delivered if account is not None else 0
+                bar.update(done, pulses, f"{units.format_units(done, False)} of {units.format_units(pulses)}")
+                if account is None or account.final or account.immediate_delivered >= pulses:
+                    return account is not None and account.how == "cancelled"
                 clock.wait(clock.poll_ms())
                 try:
-                    status = pod.status()
+                    pod.status()  # reconciles the bolus record from the pod's status
                 except PodFaulted:
-                    out.warn(f"Before the fault at least {units.format_units(pulses - remaining)} of "
-                             f"{units.format_units(pulses)} had been delivered.")
+                    account = bolus_account(pod, ref)
+                    if account is not None:
+                        out.warn(f"Before the fault the pod reported {account_text(account)}.")
                     raise
-                remaining = min(pulses, int(field(status, "bolus_remaining", 0)))
-                if not int(field(status, "delivery", 0)) & 4:
-                    # Finished; or cancelled elsewhere, when pulses are left over.
-                    bar.update(pulses - remaining, pulses, f"{units.format_units(pulses - remaining, False)} of "
-                                                           f"{units.format_units(pulses)}")
-                    return pulses - remaining, remaining > 0
             except KeyboardInterrupt:
                 if ask_cancel(out):
-                    status = pod.cancel_bolus()
-                    # After a cancel the pod reports the pulses it did not deliver.
-                    not_delivered = min(pulses, int(field(status, "bolus_remaining", remaining)))
-                    return pulses - not_delivered, True
+                    pod.cancel_bolus()
+                    return True
 
 
 def ask_cancel(out: Out) -> bool:
@@ -143,14 +183,20 @@ def ask_cancel(out: Out) -> bool:
 @click.command("cancel-bolus")
 @common_options()
 def cancel_bolus_cmd(opts: Options) -> None:
-    """Stop the running bolus and report what was not delivered."""
+    """Stop the running bolus and report what the pod delivered and did not deliver."""
     with open_pod(opts) as pod:
-        status = pod.cancel_bolus()
-    left = int(field(status, "bolus_remaining", 0) or 0)
+        status = pod.status()
+        if not status.bolus_running:
+            raise InvalidInput("No bolus is running: nothing was sent.")
+        pod.cancel_bolus()
+        mine = H.boluses(pod.store.history())
+        account = mine[-1] if mine else None
+    left = status.bolus_remaining if account is None else account.requested - account.delivered
     if opts.json:
-        opts.out.json({"cancelled": True, "not_delivered_pulses": left})
+        opts.out.json({"ok": True, "cancelled": True, "not_delivered_pulses": left, **account_json(account)})
         return
-    opts.out.good(f"Bolus cancelled; {units.format_units(left)} not delivered.")
+    opts.out.good(f"Bolus cancelled: {account_text(account) + ', ' if account else ''}"
+                  f"{units.format_units(left)} not delivered.")
 
 
 @click.command("temp-basal", context_settings={"ignore_unknown_options": True})
@@ -158,7 +204,7 @@ def cancel_bolus_cmd(opts: Options) -> None:
 @click.argument("duration")
 @common_options()
 def temp_basal_cmd(rate: str, duration: str, opts: Options) -> None:
-    """Set a temp basal: RATE in U/h (e.g. 0.5) or PERCENT% of the schedule (50%, +20%, -30%) for DURATION (30m–12h)."""
+    """Set a temp basal: RATE in U/h (for example 0.5) or PERCENT% of the schedule (50%, +20%, -30%) for DURATION (30m–12h)."""
     temp = units.parse_temp_rate(rate)
     half_hours = units.parse_half_hours(duration, "The temp basal duration")
     settings = Settings.load(opts.state)
@@ -171,21 +217,24 @@ def temp_basal_cmd(rate: str, duration: str, opts: Options) -> None:
         raise InvalidInput(f"The temp basal rate {units.format_rate(rate_pph)} is above your max basal rate of "
                            f"{units.format_rate(settings.max_basal)}: choose a lower rate or raise max_basal.")
     with open_pod(opts) as pod:
-        pod.temp_basal(rate_pph, half_hours)
-    Journal(opts.state).append("temp_basal", rate_pph=rate_pph, half_hours=half_hours)
+        status = pod.temp_basal(rate_pph, half_hours)
     if opts.json:
-        opts.out.json({"rate_pph": rate_pph, "half_hours": half_hours})
+        opts.out.json({"ok": True, "rate_pph": rate_pph, "half_hours": half_hours, "pod_ms": status.pod_ms})
         return
     opts.out.good(f"Temp basal {units.format_rate(rate_pph)} for {units.format_minutes(half_hours * 30)} started.")
 
 
 @click.command("cancel-temp")
-@common_options(json_flag=False)
+@common_options()
 def cancel_temp_cmd(opts: Options) -> None:
     """Stop the temp basal; the basal program resumes."""
     with open_pod(opts) as pod:
-        pod.cancel_temp()
-    Journal(opts.state).append("cancel_temp")
+        if not pod.status().temp_basal_running:
+            raise InvalidInput("No temp basal is running: nothing was sent.")
+        status = pod.cancel_temp()
+    if opts.json:
+        opts.out.json({"ok": True, "cancelled": True, "pod_ms": status.pod_ms})
+        return
     opts.out.good("Temp basal cancelled; the basal program is running.")
 
 
@@ -197,26 +246,31 @@ def suspend_reminder_alert(minutes: int) -> dict[str, int]:
 
 @click.command("suspend")
 @click.option("--for", "for_", metavar="DURATION", help="Remind to resume after 30m, 1h, 1h30m or 2h (no automatic resume).")
-@common_options(json_flag=False)
+@common_options()
 def suspend_cmd(for_: str | None, opts: Options) -> None:
     """Stop all insulin delivery (basal, temp basal and bolus) until `handset resume`."""
     half_hours = units.parse_half_hours(for_, "The suspend duration", 1, 4) if for_ else None
     with open_pod(opts) as pod:
-        pod.suspend()
+        status = pod.suspend()
         if half_hours is not None:
             pod.configure_alerts([suspend_reminder_alert(half_hours * 30)], "alert_suspend_expired")
-    Journal(opts.state).append("suspend", minutes=None if half_hours is None else half_hours * 30)
-    reminder = f" You will be reminded after {units.format_minutes(half_hours * 30)}." if half_hours else ""
+    minutes = None if half_hours is None else half_hours * 30
+    if opts.json:
+        opts.out.json({"ok": True, "suspended": True, "reminder_minutes": minutes, "pod_ms": status.pod_ms})
+        return
+    reminder = f" You will be reminded after {units.format_minutes(minutes)}." if minutes else ""
     opts.out.warn(f"Insulin delivery is suspended: resume with `handset resume`.{reminder}")
 
 
 @click.command("resume")
-@common_options(json_flag=False)
+@common_options()
 def resume_cmd(opts: Options) -> None:
     """Resume the basal program after a suspend."""
     with open_pod(opts) as pod:
-        pod.resume()
-    Journal(opts.state).append("resume")
+        status = pod.resume()
+    if opts.json:
+        opts.out.json({"ok": True, "resumed": True, "pod_ms": status.pod_ms})
+        return
     opts.out.good("Insulin delivery resumed with the basal program.")
 
 

@@ -1,37 +1,20 @@
-"""Pod life: `handset activate` (and its alias `pair`), `status` and `deactivate`."""
+"""Pod life: `handset activate` (and its alias `pair`) and `deactivate`; `status` is in ``cmd_status``."""
 from __future__ import annotations
-
-import datetime as _dt
-import time
-from typing import Any
 
 import click
 
-from handset import calc, units
+from handset import units
 from handset.errors import InvalidInput
-from handset.settings import BasalPrograms, Journal, Settings
-from handset.cmd_common import (
-    Options,
-    POD_MAX_MINUTES,
-    POD_NOMINAL_MINUTES,
-    PROGRESS_NAMES,
-    alerts_text,
-    common_options,
-    delivery_text,
-    field,
-    open_pod,
-    reservoir_pulses,
-    reservoir_text,
-    time_of_day_ms,
-)
-from handset.cmd_history import note_reading
-from handset.cmd_settings import bolus_records
+from handset.blocks import time_of_day_ms
+from handset.cmd_common import Options, common_options, confirm, open_pod
+from handset.settings import BasalPrograms, Settings
+
 
 @click.command("activate")
 @click.option("--program", "program_name", default=None, help="Basal program to start (default: the active one).")
 @common_options()
 def activate_cmd(program_name: str | None, opts: Options) -> None:
-    """Pair with a new pod, prime it, program the basal and insert the cannula."""
+    """Pair with a new pod, prime it, program the basal and insert the cannula, as the real PDM does."""
     _activate(program_name, opts)
 
 
@@ -39,7 +22,7 @@ def activate_cmd(program_name: str | None, opts: Options) -> None:
 @click.option("--program", "program_name", default=None, help="Basal program to start (default: the active one).")
 @common_options()
 def pair_cmd(program_name: str | None, opts: Options) -> None:
-    """Same as `activate`."""
+    """The same as `activate`: pair with a new pod and start it."""
     _activate(program_name, opts)
 
 
@@ -73,90 +56,26 @@ def _activate(program_name: str | None, opts: Options) -> None:
                                   settings.expiry_reminder, progress)
     programs.active = name
     programs.save(opts.state)
-    Journal(opts.state).append("activate", program=name)
     if out.json_mode:
-        out.json({"activated": True, "program": name, "status": result.to_json() if hasattr(result, "to_json") else result})
+        out.json({"ok": True, "activated": True, "program": name, "status": result.to_json()})
         return
     out.good(f"The pod is active and running basal program {name!r}.")
 
 
-@click.command("status")
-@common_options()
-def status_cmd(opts: Options) -> None:
-    """The pod's delivery, age, reservoir, alerts, last bolus and insulin on board."""
-    out = opts.out
-    with open_pod(opts) as pod:
-        status = pod.status()
-    note_reading(opts, status)
-    summary = status_summary(opts, status)
-    if out.json_mode:
-        out.json(summary)
-        return
-    items = [("delivery", summary["delivery_text"]),
-             ("pod", summary["progress_text"]),
-             ("pod age", f"{units.format_minutes(summary['minutes'])} "
-                         f"({units.format_minutes(summary['minutes_to_expiry'])} to expiry at 72 h, "
-                         f"{units.format_minutes(summary['minutes_to_shutdown'])} to shutdown at 80 h)"),
-             ("reservoir", summary["reservoir_text"]),
-             ("insulin delivered", units.format_units(summary["pulses_delivered"])),
-             ("alerts", summary["alerts_text"])]
-    if summary["bolus_remaining"]:
-        items.append(("bolus in progress", f"{units.format_units(summary['bolus_remaining'])} still to deliver"))
-    if summary.get("basal_program"):
-        items.append(("basal program", summary["basal_program"]))
-    last = summary.get("last_bolus")
-    if last:
-        items.append(("last bolus", f"{units.format_units(last['pulses'])} at {last['when']}"))
-    items.append(("insulin on board", units.format_units(summary["iob_pulses"])))
-    out.pairs("Pod status", items)
-    if summary["alerts"]:
-        out.warn("Alerts are active: see `handset alerts`, acknowledge with `handset alerts --ack`.")
-
-
-def status_summary(opts: Options, status: Any) -> dict[str, Any]:
-    """A status reply plus what the handset knows, as plain data."""
-    delivery = int(field(status, "delivery", 0))
-    progress = int(field(status, "progress", 0))
-    minutes = int(field(status, "minutes", 0))
-    reservoir = reservoir_pulses(status)
-    alerts = int(field(status, "alerts", 0))
-    journal = Journal(opts.state)
-    boluses = [e for e in journal.entries() if e.get("kind") == "bolus"]
-    last_bolus = None
-    if boluses:
-        entry = boluses[-1]
-        when = _dt.datetime.fromtimestamp(int(entry["time"])).strftime("%Y-%m-%d %H:%M")
-        results = [e for e in journal.entries() if e.get("kind") == "bolus_result" and e.get("ref") == entry.get("ref")]
-        delivered = int(results[-1]["delivered"]) if results else int(entry.get("pulses", 0))
-        last_bolus = {"pulses": delivered, "requested_pulses": int(entry.get("pulses", 0)), "when": when}
-    settings = Settings.load(opts.state)
-    iob = calc.insulin_on_board(bolus_records(journal), int(time.time()), settings.dia)
-    programs = BasalPrograms.load(opts.state)
-    return {
-        "delivery": delivery, "delivery_text": delivery_text(delivery),
-        "progress": progress, "progress_text": PROGRESS_NAMES.get(progress, f"progress {progress}"),
-        "minutes": minutes, "minutes_to_expiry": max(0, POD_NOMINAL_MINUTES - minutes),
-        "minutes_to_shutdown": max(0, POD_MAX_MINUTES - minutes),
-        "reservoir": reservoir, "reservoir_text": reservoir_text(reservoir),
-        "pulses_delivered": int(field(status, "pulses_delivered", 0)),
-        "bolus_remaining": int(field(status, "bolus_remaining", 0)),
-        "alerts": alerts, "alerts_text": alerts_text(alerts),
-        "last_bolus": last_bolus, "iob_pulses": iob.total_pulses,
-        "basal_program": programs.active,
-    }
-
-
 @click.command("deactivate")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask to confirm.")
-@common_options(json_flag=False)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask to confirm (needed when there is no terminal).")
+@common_options()
 def deactivate_cmd(yes: bool, opts: Options) -> None:
     """Stop the pod for good (it must then be removed); the handset forgets it."""
-    if not yes and not click.confirm("Deactivate the pod? It will stop delivering insulin for good", default=False):
+    if not confirm("Deactivate the pod? It will stop delivering insulin for good", yes):
         raise InvalidInput("Deactivation not confirmed: nothing was sent.")
     with open_pod(opts) as pod:
+        address = f"{pod.record.address:08x}" if pod.record is not None else None
         pod.deactivate()
-    Journal(opts.state).append("deactivate")
+    if opts.json:
+        opts.out.json({"ok": True, "deactivated": True, "pod": address})
+        return
     opts.out.good("The pod is deactivated: remove it and activate a new one with `handset activate`.")
 
 
-COMMANDS: list[click.Command] = [activate_cmd, pair_cmd, status_cmd, deactivate_cmd]
+COMMANDS: list[click.Command] = [activate_cmd, pair_cmd, deactivate_cmd]

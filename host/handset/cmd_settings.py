@@ -9,34 +9,15 @@ from typing import Any
 
 import click
 
-from handset import calc, units
+from handset import calc, insulin, units
 from handset.errors import HandsetError, InvalidInput
 from handset.output import Out
-from handset.settings import Journal, Settings
+from handset.settings import Settings
+from handset.state import StateStore
 from handset.cmd_common import Options, common_options
-
-def bolus_records(journal: Journal) -> list[calc.BolusRecord]:
-    """Delivered boluses with their meal/correction split, from the journal.
-
-    A bolus with no recorded result (the handset stopped mid-delivery) counts in full; a shortfall
-    comes off the meal part first, so that correction insulin, which may also cut the meal, stays.
-    """
-    results = {e.get("ref"): int(e.get("delivered", 0)) for e in journal.entries() if e.get("kind") == "bolus_result"}
-    records = []
-    for entry in journal.entries():
-        if entry.get("kind") != "bolus":
-            continue
-        meal, correction = int(entry.get("meal", 0)), int(entry.get("correction", 0))
-        delivered = results.get(entry.get("ref"), meal + correction)
-        shortfall = max(0, meal + correction - delivered)
-        meal_cut = min(meal, shortfall)
-        records.append(calc.BolusRecord(int(entry["time"]), meal - meal_cut, correction - (shortfall - meal_cut)))
-    return records
-
 
 def calculator_blocked(state_dir: Path) -> bool:
     """True while a command sent to the pod is still unconfirmed (R7.10: block the calculator)."""
-    from handset.state import StateStore
     try:
         return bool(StateStore(state_dir).unsettled())
     except HandsetError:
@@ -55,20 +36,9 @@ def split_manual(suggestion: calc.Suggestion, pulses: int) -> tuple[int, int]:
     return meal - meal_cut, correction - (cut - meal_cut)
 
 
-def show_suggestion(out: Out, s: calc.Suggestion, carbs_tenths: int, bg: int | None) -> None:
-    """Print the calculator's arithmetic and result."""
-    items = [("carbs", f"{carbs_tenths // 10}.{carbs_tenths % 10} g"),
-             ("blood glucose", f"{bg} mg/dL" if bg is not None else "not entered")]
-    for name, milli in s.steps_milliunits.items():
-        items.append((name.replace("_", " "), units.format_milliunits(milli)))
-    items.append(("insulin on board",
-                  f"{units.format_units(s.iob.total_pulses)} (meal {units.format_units(s.iob.meal_pulses)}, "
-                  f"correction {units.format_units(s.iob.correction_pulses)})"
-                  + ("" if s.iob_used else " — not subtracted")))
-    if s.pulses is not None:
-        items.append(("suggested bolus", f"{units.format_units(s.pulses)} (meal {units.format_units(s.meal_pulses)}, "
-                                         f"correction {units.format_units(s.correction_pulses)})"))
-    out.pairs("Bolus calculator", items)
+def show_suggestion(out: Out, s: calc.Suggestion, carbs_tenths: int, bg: int | None, settings: Settings) -> None:
+    """Print the calculator's arithmetic and result (blood glucose in the person's unit)."""
+    out.pairs("Bolus calculator", calc.suggestion_items(s, settings, carbs_tenths, bg))
     for note in s.notes:
         out.warn(note)
 
@@ -81,23 +51,34 @@ def suggestion_json(s: calc.Suggestion) -> dict[str, Any]:
             "iob_used": s.iob_used, "refusal": s.refusal, "notes": s.notes, "steps_milliunits": s.steps_milliunits}
 
 
-def run_calculator(opts: Options, carbs: str | None, bg: str | None) -> tuple[calc.Suggestion, int, int | None]:
-    """Parse the calculator's inputs and compute the suggestion (no pod contact)."""
-    if carbs is None and bg is None:
-        raise InvalidInput("The calculator needs --carbs G, --bg MG_DL or both.")
-    carbs_tenths = units.parse_grams(carbs) if carbs is not None else 0
-    bg_value = units.parse_bg(bg) if bg is not None else None
+def run_calculator(opts: Options, carbs: str | None, bg: str | None,
+                   now_ms: int | None = None) -> tuple[calc.Suggestion, int, int | None]:
+    """Parse the calculator's inputs and compute the suggestion.
+
+    Insulin on board comes from the pod's records on the pod's clock: ``now_ms`` is the pod's time
+    when the caller has just read it (a bolus reads the status first); otherwise the last status
+    read plus the real time since.
+    """
     settings = Settings.load(opts.state)
-    now = int(time.time())
-    suggestion = calc.suggest(settings, carbs_tenths_g=carbs_tenths, bg_mgdl=bg_value, bg_time_s=now, now_s=now,
-                              records=bolus_records(Journal(opts.state)),
+    if carbs is None and bg is None:
+        raise InvalidInput(f"The calculator needs --carbs G, --bg {settings.bg_unit} or both.")
+    carbs_tenths = units.parse_grams(carbs) if carbs is not None else 0
+    bg_value = settings.read_bg(bg) if bg is not None else None
+    store = StateStore(opts.state)
+    pod = store.load_pod()
+    address = f"{pod.address:08x}" if pod is not None else None
+    history = store.history()
+    iob_now = now_ms if now_ms is not None else (insulin.pod_now_ms(history, address) or 0)
+    now_s = iob_now // 1000
+    suggestion = calc.suggest(settings, carbs_tenths_g=carbs_tenths, bg_mgdl=bg_value, bg_time_s=now_s, now_s=now_s,
+                              records=insulin.bolus_records(history, address, iob_now),
                               unconfirmed=calculator_blocked(opts.state))
     return suggestion, carbs_tenths, bg_value
 
 
 @click.command("calc")
 @click.option("--carbs", metavar="G", help="Carbohydrates in grams (0.1–225).")
-@click.option("--bg", metavar="MG_DL", help="Blood glucose in mg/dL (20–600), measured now.")
+@click.option("--bg", metavar="BG", help="Blood glucose measured now, in your bg_unit (mg/dL 20–600, or mmol/L).")
 @common_options()
 def calc_cmd(carbs: str | None, bg: str | None, opts: Options) -> None:
     """Suggest a bolus from carbs and blood glucose (nothing is sent to the pod)."""
@@ -108,7 +89,7 @@ def calc_cmd(carbs: str | None, bg: str | None, opts: Options) -> None:
         return
     if suggestion.refusal:
         raise InvalidInput(suggestion.refusal)
-    show_suggestion(out, suggestion, carbs_tenths, bg_value)
+    show_suggestion(out, suggestion, carbs_tenths, bg_value, Settings.load(opts.state))
     assert suggestion.pulses is not None
     out.line(f"To deliver it: handset bolus {units.format_units(suggestion.pulses, False)}"
              + (f" --carbs {carbs}" if carbs else "") + (f" --bg {bg}" if bg else ""))
@@ -133,13 +114,16 @@ def settings_show(opts: Options) -> None:
 @settings_group.command("set")
 @click.argument("name")
 @click.argument("value")
-@common_options(json_flag=False)
+@common_options()
 def settings_set(name: str, value: str, opts: Options) -> None:
-    """Change one setting, e.g. `settings set max_bolus 8` or `settings set dia 3h30m`."""
+    """Change one setting, for example `settings set max_bolus 8` or `settings set dia 3h30m`."""
     settings = Settings.load(opts.state).with_value(name, value)
     settings.save(opts.state)
     key = name.replace("-", "_")
     shown = dict((n, v) for n, v, _ in settings.describe())[key]
+    if opts.json:
+        opts.out.json({"setting": key, "value": getattr(settings, key), "shown": shown})
+        return
     opts.out.good(f"{key} is now {shown}.")
 
 

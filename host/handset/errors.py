@@ -17,6 +17,7 @@ code  class                   meaning
 9     StateError              the state directory is unreadable, corrupt or in use by another handset
 10    BadReply                the pod's reply does not fit the request (wrong kind of block, values)
 11    PodAlreadyPaired        activation refused: the state directory already holds an active pod
+12    ActivationFailed        the pod cannot finish its activation (time exceeded, progress 14; inactive)
 ====  ======================  =====================================================================
 """
 from __future__ import annotations
@@ -153,3 +154,9 @@ class PodAlreadyPaired(HandsetError):
     """Activation refused because a pod is still active in this state directory."""
 
     exit_code = 11
+
+
+class ActivationFailed(HandsetError):
+    """The pod cannot be activated any more (activation time exceeded, progress 14, or inactive)."""
+
+    exit_code = 12

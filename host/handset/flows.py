@@ -9,7 +9,12 @@ The real 2016 PDM activation (PROTOCOL-NOTES §7, §2.4), which ``activate`` rep
 5. ``1A+17`` prime: 52 pulses at 1 s each; wait, then poll the status until progress 5
 6. ``19`` slot 3: expiration reminder ``expiry_reminder_hours`` before 72 h
 7. ``1A+13`` basal program, with the "expect follow-up" bit as the real PDM set it
-8. ``1A+17`` cannula insertion: 10 pulses at 1 s each; poll until progress 8 (or 9)
+8. ``19`` (message seq 12 in the real PDM's sessions) three slots: slot 7 re-armed as the 72 h
+   "expired" advisory, slot 2 "shutdown imminent" at 79 h, slot 0 auto-off disarmed (§2.4)
+9. ``1A+17`` cannula insertion: 10 pulses at 1 s each; poll until progress 8 (or 9)
+
+The activation is done only when the pod reports progress 8 or 9; a pod whose activation time ran
+out (progress 14) or that faulted is reported as such, never as active.
 
 An activation interrupted after pairing can be run again: it reads the pod's progress and carries on
 from the first step not yet done.
@@ -24,7 +29,7 @@ from eros import constants as C
 from eros import schedule
 from eros import nonce as eros_nonce
 from handset.blocks import check_int as _check_int, check_rates as _check_rates, time_of_day_ms as tod_from
-from handset.errors import BadReply, InvalidInput, PodAlreadyPaired, PodUnreachable
+from handset.errors import ActivationFailed, BadReply, InvalidInput, PodAlreadyPaired, PodUnreachable
 from handset.podstatus import Status
 from handset.session import NoReply
 from handset.state import PodRecord, now_iso
@@ -62,6 +67,29 @@ def finish_setup_alert() -> dict:
     """Slot 7: finish-setup reminder, 55 min long, first after 5 min, every 5 min (real PDM)."""
     return {"slot": 7, "active": 1, "units_trigger": 0, "auto_off": 0, "duration_minutes": 55,
             "trigger": 5, "beep_repeat": 8, "beep_type": 2}
+
+
+def expired_advisory_alert() -> dict:
+    """Slot 7 re-armed: the 72 h "pod expired" advisory, 7 h long, from 72 h − 1 min, every 60 min (real PDM)."""
+    return {"slot": 7, "active": 1, "units_trigger": 0, "auto_off": 0, "duration_minutes": 420,
+            "trigger": NOMINAL_LIFE_HOURS * 60 - 1, "beep_repeat": 5, "beep_type": 2}
+
+
+def shutdown_imminent_alert() -> dict:
+    """Slot 2: shutdown imminent at 79 h − 1 min, every 15 min (real PDM)."""
+    return {"slot": 2, "active": 1, "units_trigger": 0, "auto_off": 0, "duration_minutes": 0,
+            "trigger": 79 * 60 - 1, "beep_repeat": 6, "beep_type": 2}
+
+
+def auto_off_disarmed_alert() -> dict:
+    """Slot 0: the auto-off alert, configured inactive (real PDM)."""
+    return {"slot": 0, "active": 0, "units_trigger": 0, "auto_off": 1, "duration_minutes": 15,
+            "trigger": 0, "beep_repeat": 2, "beep_type": 2}
+
+
+def after_basal_alerts() -> list[dict]:
+    """The real PDM's one ConfigureAlerts between the basal program and the cannula (§2.4, seq 12)."""
+    return [expired_advisory_alert(), shutdown_imminent_alert(), auto_off_disarmed_alert()]
 
 
 def expiration_alert(hours_before: int) -> dict:
@@ -131,8 +159,9 @@ def activate(
         status = client.status()
         stage = status.progress
         say("status", f"pod progress {stage} ({status.progress_name})")
-        if stage >= C.PROGRESS_ABOVE_50_UNITS:
+        if status.running:
             return status
+        _refuse_dead_pod(status)
     if stage not in range(C.PROGRESS_PAIRING_COMPLETED, C.PROGRESS_ABOVE_50_UNITS):
         raise BadReply(f"The pod is in state {stage} and cannot be activated: deactivate it and use a new pod.")
     if stage == C.PROGRESS_PAIRING_COMPLETED:
@@ -162,6 +191,9 @@ def activate(
         say("basal", "basal program started")
         stage = status.progress
     if stage == C.PROGRESS_BASAL_INITIALIZED:
+        if client.record is not None and "2" not in client.record.alerts:
+            client.configure_alerts(after_basal_alerts(), "alert_after_basal")
+            say("alerts", "expired advisory (slot 7), shutdown imminent (slot 2), auto-off off (slot 0)")
         status = client._command("insert_cannula", {"pulses": CANNULA_PULSES},
                                  prime_blocks(CANNULA_PULSES),
                                  lambda s: s.progress >= C.PROGRESS_INSERTING_CANNULA)
@@ -226,16 +258,41 @@ def _version(blocks: list[dict], what: str) -> dict:
     raise BadReply(f"The pod answered the {what} with something other than its version: repeat the activation.")
 
 
+def _refuse_dead_pod(status: "Status") -> None:
+    """Raise for a pod that can no longer be activated: activation time exceeded or inactive."""
+    if status.progress == C.PROGRESS_ACTIVATION_TIME_EXCEEDED:
+        raise ActivationFailed(
+            "The pod's activation time ran out (progress 14, activation time exceeded): it will not deliver "
+            "insulin. Deactivate it with `handset deactivate` and activate a new pod.")
+    if status.progress >= C.PROGRESS_FAULT:
+        raise ActivationFailed(
+            f"The pod is in state {status.progress} ({status.progress_name}) and cannot be activated: deactivate "
+            "it with `handset deactivate` and activate a new pod.")
+
+
+def _reached(status: "Status", target: int) -> bool:
+    """``target`` reached: for the end of the activation only progress 8 or 9 counts."""
+    if target >= C.PROGRESS_ABOVE_50_UNITS:
+        return status.running
+    return target <= status.progress < C.PROGRESS_FAULT
+
+
 def _poll_until(client: "PodClient", target: int, status: "Status", say: Progress, what: str) -> "Status":
-    """Read the status every second until the pod's progress reaches ``target``."""
+    """Read the status every second until the pod's progress reaches ``target``.
+
+    :raises ActivationFailed: the pod reports activation time exceeded (14) or another dead end.
+    :raises PodFaulted: the pod faulted (from the status read).
+    """
     for _ in range(MAX_POLLS):
-        if status.progress >= target:
+        if _reached(status, target):
             return status
+        _refuse_dead_pod(status)
         client.wait_ms(POLL_INTERVAL_MS)
         status = client.status()
         say(what, f"waiting: progress {status.progress} ({status.progress_name})")
-    if status.progress >= target:
+    if _reached(status, target):
         return status
+    _refuse_dead_pod(status)
     raise BadReply(
         f"The pod did not finish the {what} in time (progress {status.progress}): read the status, then repeat the "
         "activation to carry on."

@@ -72,7 +72,8 @@ class Bolus:
 
     :ivar delivered: pulses the pod reports delivered (immediate + extended) so far.
     :ivar final: the pod runs no part of it any more.
-    :ivar how: "running", "done", "cancelled" or "stopped by the pod".
+    :ivar how: "running", "done", "cancelled", "stopped by the pod", or "unaccounted" (no account from
+        the pod yet).
     """
 
     ref: int
@@ -115,7 +116,7 @@ def boluses(history: Iterable[dict[str, Any]]) -> list[Bolus]:
             delivered=int(d.get("delivered_pulses", 0)),
             immediate_delivered=int(d.get("immediate_delivered", 0)),
             extended_delivered=int(d.get("extended_delivered", 0)),
-            final=bool(d.get("final", False)), how=str(d.get("how", "running")),
+            final=bool(d.get("final", False)), how=str(d.get("how", "unaccounted")),
         ))
     return out
 

@@ -1,6 +1,7 @@
 """Terminal output that follows the terminal: rich colours, tables and bars on a TTY, plain lines when piped.
 
-`Out` is what commands print through; `Out.progress()` gives a bar on a TTY and a few plain
+`Out` is what commands print through (with ``json_mode`` every line of prose goes to stderr, so
+that stdout holds exactly the one JSON document); `Out.progress()` gives a bar on a TTY and a few plain
 "label: done/total" lines otherwise (so logs and pipes stay readable). Errors go to stderr as one
 sentence, never a traceback.
 """
@@ -51,7 +52,13 @@ class Out:
         self.err_console = Console(stderr=True, highlight=False, soft_wrap=True) if sys.stderr.isatty() else None
 
     def line(self, text: str = "", style: str | None = None) -> None:
-        """One line of prose (styled on a TTY)."""
+        """One line of prose (styled on a TTY); with --json it goes to stderr, stdout holds the JSON."""
+        if self.json_mode:
+            if self.err_console is not None:
+                self.err_console.print(text, style=style, markup=False)
+            else:
+                print(text, file=sys.stderr, flush=True)
+            return
         if self.console is not None:
             self.console.print(text, style=style, markup=False)
         else:

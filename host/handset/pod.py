@@ -23,6 +23,8 @@ API overview (all insulin in integer pulses of 0.05 U, rates in pulses per hour,
         pod.suspend(); pod.resume()
         pod.acknowledge_alerts(mask=0x10); pod.silence(mask=0x80)
         pod.pulse_log()                   # dict: last_index, entries (0E 50)
+        pod.pulse_log_all()               # 0E 50 + 51, entries decoded; pod.activation_time() (0E 05)
+        pod.beep(2)                       # 1E test beep
         pod.deactivate()                  # archives the pod record
         pod.bench("advance", ms=60000)    # bench operation for the operator (JSON answer dict)
         pod.record                        # PodRecord | None (state.py); pod.store.history()
@@ -52,11 +54,12 @@ from handset.blocks import (
 )
 from handset.client import PodConnection
 from handset.pod_delivery import DeliveryCommands
+from handset.pod_diag import DiagnosticCommands
 from handset.pod_life import LifeCommands
 from handset.podstatus import ERROR_SENTENCES, PROGRESS_NAMES, Status
 
 
-class PodClient(DeliveryCommands, LifeCommands):
+class PodClient(DeliveryCommands, LifeCommands, DiagnosticCommands):
     """The handset: talks to one pod and keeps its state directory.
 
     Use ``PodClient.open(url, state_dir, trace)``; close it (or use ``with``) to release the link

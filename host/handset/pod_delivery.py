@@ -25,10 +25,16 @@ from handset.state import now_iso
 class DeliveryCommands(PodConnection):
     """Bolus, temp basal, basal program, suspend and resume."""
 
-    def bolus(self, pulses: int, extended_pulses: int = 0, extended_half_hours: int = 0) -> Status:
+    def bolus(self, pulses: int, extended_pulses: int = 0, extended_half_hours: int = 0,
+              meal_pulses: int = 0, correction_pulses: int | None = None) -> Status:
         """Deliver a bolus of ``pulses`` now (2 s per pulse), plus an optional extended part.
 
-        :raises InvalidInput: pulses out of 0..600, no pulses at all, or an extended part without duration.
+        The pod's status is read first, as the PDM does: while delivery is suspended the handset
+        refuses the bolus. ``meal_pulses``/``correction_pulses`` (default: all correction) are kept in
+        the history for the calculator's insulin on board.
+
+        :raises InvalidInput: pulses out of 0..600, no pulses at all, an extended part without duration,
+            or delivery suspended (nothing is sent).
         """
         _check_int("bolus", pulses, 0, MAX_PULSES, "pulses")
         _check_int("extended bolus", extended_pulses, 0, MAX_PULSES, "pulses")
@@ -37,10 +43,19 @@ class DeliveryCommands(PodConnection):
             raise InvalidInput("A bolus of 0 pulses does nothing: give at least 1 pulse (0.05 U).")
         if (extended_pulses == 0) != (extended_half_hours == 0):
             raise InvalidInput("An extended bolus needs both an amount and a duration (1 to 16 half-hours).")
+        if correction_pulses is None:
+            correction_pulses = pulses + extended_pulses - meal_pulses
+        if meal_pulses < 0 or correction_pulses < 0 or meal_pulses + correction_pulses != pulses + extended_pulses:
+            raise InvalidInput("The meal and correction parts of a bolus must add up to the bolus.")
+        self._require_pod()
+        if self.status().suspended:
+            raise InvalidInput("Insulin delivery is suspended, so the handset did not send the bolus: resume delivery "
+                               "with `handset resume` first, then give the bolus.")
         blocks = schedule.bolus_blocks(pulses, 0, interval_ms=2000, extended_pulses=extended_pulses,
                                       extended_half_hours=extended_half_hours)
         return self._command(
-            "bolus", {"pulses": pulses, "extended_pulses": extended_pulses, "extended_half_hours": extended_half_hours},
+            "bolus", {"pulses": pulses, "extended_pulses": extended_pulses, "extended_half_hours": extended_half_hours,
+                      "meal_pulses": meal_pulses, "correction_pulses": correction_pulses},
             list(blocks), lambda s: s.bolus_running or s.bolus_remaining > 0 or pulses <= 1,
             evidence={"pulses": pulses + extended_pulses},
         )
@@ -85,7 +100,7 @@ class DeliveryCommands(PodConnection):
             self.store.save_pod(self.record)
         return status
 
-    def set_basal(self, rates_pph: list[int], now: _dt.datetime | None = None) -> Status:
+    def set_basal(self, rates_pph: list[int], now: _dt.datetime | None = None, program: str | None = None) -> Status:
         """Replace the basal program (48 half-hour rates, 1..600 pulses/hour each).
 
         Basal and temp basal are cancelled first; the new program starts at the current time of day.
@@ -95,13 +110,13 @@ class DeliveryCommands(PodConnection):
         if rec.last_status is None or rec.last_status.get("delivery", 0) & (C.DELIVERY_BASAL | C.DELIVERY_TEMP_BASAL):
             self._command("suspend_basal", {}, [cancel_block(C.CANCEL_BASAL | C.CANCEL_TEMP_BASAL)],
                           lambda s: not (s.basal_running or s.temp_basal_running))
-        status = self._program_basal("set_basal", rates, now)
-        return status
+        return self._program_basal("set_basal", rates, now, program)
 
-    def _program_basal(self, name: str, rates: list[int], now: _dt.datetime | None) -> Status:
+    def _program_basal(self, name: str, rates: list[int], now: _dt.datetime | None,
+                       program: str | None = None) -> Status:
         rec = self._require_pod()
         blocks = schedule.basal_schedule_blocks(rates, time_of_day_ms(now), 0)
-        status = self._command(name, {"rates_pph": rates}, list(blocks), lambda s: s.basal_running)
+        status = self._command(name, {"rates_pph": rates, "program": program}, list(blocks), lambda s: s.basal_running)
         rec.basal_rates_pph = rates
         rec.temp_basal = None
         self.store.save_pod(rec)

@@ -11,7 +11,11 @@ One ``Session.send()`` is one request/response exchange with the pod, the way th
   repeated message at most once and answers it again); after the last attempt ``NoReply``;
 * on ``06 03 14 WWWW`` (bad nonce) the seed is recovered with ``eros.nonce.seed_from_resync``, the
   nonce blocks are rebuilt from the new state and the message is resent ONCE with the same seq;
-  a second bad nonce raises ``NonceResyncFailed``.
+  a second bad nonce raises ``NonceResyncFailed``;
+* replies are matched to the message just sent: before every resend the replies already waiting
+  are discarded, and a reply identical to one this exchange already consumed (a duplicate on the
+  radio) is ignored, so a stale refusal is never taken as the answer to the resend;
+* bench requests carry an ``id`` that the reply echoes; a reply with another id is stale and dropped.
 """
 from __future__ import annotations
 
@@ -108,6 +112,9 @@ class Session:
         self.attempts = max(1, attempts)
         self.persist = persist or (lambda session: None)
         self.trace = trace
+        #: how long a bench operation may take (a slow board is slower, not failed)
+        self.bench_timeout_s = max(5.0, 4 * reply_timeout_s)
+        self._bench_id = int(time.time() * 1000) & 0xFFFFFF  # distinct from an earlier handset's ids
         if trace is not None:
             link.hooks.append(self._trace_frame)
 
@@ -149,8 +156,9 @@ class Session:
         self.link.discard(CH_MESSAGE)  # late replies to earlier exchanges must not match this one
 
         resent_for_nonce = False
+        consumed: list[bytes] = []
         while True:
-            reply = self._transmit(exchange, reply_address)
+            reply = self._transmit(exchange, reply_address, consumed)
             if reply is None:
                 raise NoReply(
                     f"The pod did not answer after {exchange.attempts} tries: bring the handset closer to the pod "
@@ -187,6 +195,8 @@ class Session:
             exchange.nonce = self._stamp_nonce(blocks)
             exchange.request = eros_message.build_message(address, seq, blocks, followup)
             self.persist(self)
+            # A duplicate of the refusal may be waiting: it answers the old bytes, not the resend.
+            self._drop_waiting("before the resend after a bad nonce")
 
     def _stamp_nonce(self, blocks: list[dict]) -> int:
         """Put the current nonce in every nonce block (one nonce per message), then advance."""
@@ -198,26 +208,36 @@ class Session:
         self.nonce.advance()
         return value
 
-    def _transmit(self, exchange: Exchange, reply_address: int) -> dict | None:
-        """Send the exchange's bytes up to ``attempts`` times; the first valid reply, or None."""
+    def _drop_waiting(self, why: str) -> None:
+        for stale in self.link.discard(CH_MESSAGE):
+            self._note(f"discarded a waiting reply {why}: {stale.hex()}")
+
+    def _transmit(self, exchange: Exchange, reply_address: int, consumed: list[bytes]) -> dict | None:
+        """Send the exchange's bytes up to ``attempts`` times; the first valid reply, or None.
+
+        ``consumed`` holds the replies this exchange already acted on: a copy of one is a duplicate.
+        """
         want_seq = (exchange.seq + 1) & C.SEQ_MASK
         for attempt in range(self.attempts):
             if attempt:
                 exchange.retransmitted = True
             self.link.send(CH_MESSAGE, exchange.request)
             exchange.attempts += 1
-            reply = self._await_reply(reply_address, want_seq)
+            reply = self._await_reply(reply_address, want_seq, consumed)
             if reply is not None:
                 return reply
         return None
 
-    def _await_reply(self, reply_address: int, want_seq: int) -> dict | None:
-        """Wait up to the reply timeout for a reply with the right address and seq."""
+    def _await_reply(self, reply_address: int, want_seq: int, consumed: list[bytes]) -> dict | None:
+        """Wait up to the reply timeout for a new reply with the right address and seq."""
         deadline = time.monotonic() + self.reply_timeout_s
         while True:
             payload = self.link.receive(CH_MESSAGE, max(0.0, deadline - time.monotonic()))
             if payload is None:
                 return None
+            if payload in consumed:
+                self._note(f"ignored a duplicate of a reply already handled: {payload.hex()}")
+                continue
             try:
                 reply = eros_message.parse_message(payload)
             except (ProtocolError, ValueError) as exc:
@@ -229,31 +249,42 @@ class Session:
                     f"(expected {reply_address:08x} seq {want_seq})"
                 )
                 continue
+            consumed.append(bytes(payload))
             return reply
 
     # -- bench -----------------------------------------------------------------------------
 
-    def bench(self, request: dict, timeout_s: float = 5.0) -> dict:
-        """One bench operation (channel B, JSON both ways).
+    def bench(self, request: dict, timeout_s: float | None = None) -> dict:
+        """One bench operation (channel B, JSON both ways), with a request ``id`` the reply must echo.
 
+        :param timeout_s: how long to wait (default: ``bench_timeout_s``).
         :raises PodUnreachable: no answer within ``timeout_s``.
         :raises BadReply: the answer is not a JSON object.
         """
+        timeout_s = self.bench_timeout_s if timeout_s is None else timeout_s
+        self._bench_id = (self._bench_id + 1) & 0x7FFFFFFF
+        ident = self._bench_id
         self.link.discard(CH_BENCH)
-        self.link.send(CH_BENCH, json.dumps(request, separators=(",", ":")).encode())
-        payload = self.link.receive(CH_BENCH, timeout_s)
-        if payload is None:
-            raise PodUnreachable(
-                f"The pod emulator did not answer the bench operation {request.get('op')!r} within {timeout_s:g} s: "
-                "check that it runs with the bench enabled."
-            )
-        try:
-            answer = json.loads(payload)
-        except ValueError as exc:
-            raise BadReply(f"The bench answer is not JSON ({exc}): the emulator and the handset do not match.") from exc
-        if not isinstance(answer, dict):
-            raise BadReply("The bench answer is not a JSON object: the emulator and the handset do not match.")
-        return answer
+        self.link.send(CH_BENCH, json.dumps({**request, "id": ident}, separators=(",", ":")).encode())
+        deadline = time.monotonic() + timeout_s
+        while True:
+            payload = self.link.receive(CH_BENCH, max(0.0, deadline - time.monotonic()))
+            if payload is None:
+                raise PodUnreachable(
+                    f"The pod emulator did not answer the bench operation {request.get('op')!r} within {timeout_s:g} s: "
+                    "check that it runs with the bench enabled (a slow board may need a longer --timeout)."
+                )
+            try:
+                answer = json.loads(payload)
+            except ValueError as exc:
+                raise BadReply(f"The bench answer is not JSON ({exc}): the emulator and the handset do not match.") from exc
+            if not isinstance(answer, dict):
+                raise BadReply("The bench answer is not a JSON object: the emulator and the handset do not match.")
+            # A reply with another id answers an earlier request that timed out: stale, drop it.
+            if "id" in answer and answer["id"] != ident:
+                self._note(f"ignored a stale bench reply (id {answer['id']}, expected {ident})")
+                continue
+            return answer
 
     # -- trace -----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 One string names the port, anything ``serial.serial_for_url`` accepts:
 
 * a device path: ``/dev/ttyACM0`` (a Pico), ``/dev/pts/7`` (the emulator on a pty);
-* ``socket://127.0.0.1:7777`` (the emulator listening on TCP);
+* ``socket://127.0.0.1:7777`` or just ``127.0.0.1:7777`` (the emulator listening on TCP);
 * ``rfc2217://host:port``, ``spy://...``, ``loop://`` (tests).
 
 Channels: ``P`` carries Eros messages, ``B`` bench operations (the operator's side door into the
@@ -24,6 +24,32 @@ from handset.errors import PodUnreachable
 CH_MESSAGE = eros_link.CH_MESSAGE
 CH_BENCH = eros_link.CH_BENCH
 CH_LOG = eros_link.CH_LOG
+
+#: The reply timeout (seconds) a link of each kind gets unless one is given (--timeout, HANDSET_TIMEOUT):
+#: a socket to the emulator answers within milliseconds; a serial line or a board is slower.
+DEFAULT_TIMEOUT_S = {"socket": 1.5, "serial": 3.0, "loop": 0.5}
+
+
+def normalize_url(url: str) -> str:
+    """``HOST:PORT`` (no scheme, not a path) means a socket: ``socket://HOST:PORT``; others unchanged."""
+    text = url.strip()
+    if "://" in text or text.startswith("/") or text.startswith("."):
+        return text
+    host, sep, port = text.rpartition(":")
+    if sep and host and port.isdigit():
+        return f"socket://{text}"
+    return text
+
+
+def link_kind(url: str) -> str:
+    """"socket" (socket://, rfc2217://), "loop" (loop://, spy://) or "serial" (a device path)."""
+    text = normalize_url(url)
+    if text.startswith(("socket://", "rfc2217://")):
+        return "socket"
+    if "://" in text:
+        return "loop"
+    return "serial"
+
 
 # How long one read() may block: short, so that deadlines are honoured to within this slice.
 _POLL_S = 0.05
@@ -54,6 +80,7 @@ class Link:
 
         :raises PodUnreachable: the port does not exist, is in use, or nothing listens there.
         """
+        url = normalize_url(url)
         kwargs: dict = {"baudrate": baudrate, "timeout": _POLL_S, "write_timeout": 2.0, "do_not_open": True}
         if "://" not in url:
             kwargs["exclusive"] = True  # two handsets on one serial line would corrupt each other

@@ -80,7 +80,8 @@ class ScriptedPod:
 class DropRelay:
     """A TCP relay between the handset and a pod that can swallow the pod's next message reply.
 
-    ``drop_next_reply()`` arms it; the next 'P' frame from the pod is dropped (``dropped`` counts).
+    ``drop_next_reply()`` arms it; the next 'P' frame from the pod is dropped (``dropped`` counts);
+    with ``after_block`` only a reply to a request whose first block has that type counts.
     ``requests`` records every 'P' payload the handset sent.
     """
 
@@ -94,14 +95,24 @@ class DropRelay:
         self.requests: list[bytes] = []
         self.dropped = 0
         self._drop = 0
+        self._after_block: int | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    def drop_next_reply(self, count: int = 1) -> None:
+    def drop_next_reply(self, count: int = 1, after_block: int | None = None) -> None:
         with self._lock:
             self._drop += count
+            self._after_block = after_block
+
+    def _armed_for_last_request(self) -> bool:
+        if self._drop <= 0:
+            return False
+        if self._after_block is None:
+            return True
+        # the message body starts after address (4), flags/seq (1) and length (1)
+        return bool(self.requests) and len(self.requests[-1]) > 6 and self.requests[-1][6] == self._after_block
 
     def _serve(self) -> None:
         self._server.settimeout(0.1)
@@ -130,7 +141,7 @@ class DropRelay:
                         out = bytearray()
                         for ch, payload in to_handset.feed(data):
                             with self._lock:
-                                drop = ch == CH_MESSAGE and self._drop > 0
+                                drop = ch == CH_MESSAGE and self._armed_for_last_request()
                                 if drop:
                                     self._drop -= 1
                                     self.dropped += 1

@@ -74,8 +74,8 @@ def listener():
 def test_calc_prints_the_arithmetic(tmp_path):
     result = run(["calc", "--carbs", "45", "--bg", "180"], tmp_path)
     assert result.exit_code == 0, result.output
-    assert "suggested bolus   4.20 U (meal 3.00 U, correction 1.20 U)" in result.output
-    data = json.loads(run(["calc", "--carbs", "45", "--bg", "180", "--json"], tmp_path).output)
+    assert "suggested bolus 4.20 U (meal 3.00 U, correction 1.20 U)" in " ".join(result.output.split())
+    data = json.loads(run(["calc", "--carbs", "45", "--bg", "180", "--json"], tmp_path).stdout)
     assert data["suggested_pulses"] == 84 and data["steps_milliunits"]["correction"] == 1200
 
 
@@ -99,14 +99,14 @@ def test_settings_follow_their_ranges_and_persist(tmp_path):
         result = run(["settings", "set", *args], tmp_path)
         assert result.exit_code == 2 and words in result.output, result.output
     assert (tmp_path / "settings.json").read_text() == stored  # refused changes left nothing behind
-    shown = json.loads(run(["settings", "show", "--json"], tmp_path).output)
+    shown = json.loads(run(["settings", "show", "--json"], tmp_path).stdout)
     assert shown["max_bolus"] == 160 and shown["dia"] == 210
 
 
 def test_basal_programs_offline(tmp_path):
     ok = run(["basal", "set", "day", "00:00=0.8,06:30=1.2,22:00=0.9"], tmp_path)
     assert ok.exit_code == 0 and "25.60 U per day" in ok.output
-    shown = json.loads(run(["basal", "show", "day", "--json"], tmp_path).output)
+    shown = json.loads(run(["basal", "show", "day", "--json"], tmp_path).stdout)
     assert shown["programs"]["day"]["segments"] == "00:00=0.80,06:30=1.20,22:00=0.90"
     too_high = run(["basal", "set", "high", "00:00=3.5"], tmp_path)  # max basal defaults to 3 U/h
     assert too_high.exit_code == 2 and "above your max basal rate" in too_high.output
@@ -160,7 +160,7 @@ def test_shell_runs_piped_commands(tmp_path):
     script = "calc --carbs 30 --bg 200\nbolus 2.33\nsettings show\nexit\n"
     proc = subprocess.run([*HANDSET, "shell", "--state", str(tmp_path)], input=script, capture_output=True,
                           text=True, timeout=30)
-    assert "suggested bolus   3.60 U" in proc.stdout and "max_bolus" in proc.stdout
+    assert "suggested bolus 3.60 U" in " ".join(proc.stdout.split()) and "max_bolus" in proc.stdout
     assert "not a multiple of 0.05 U" in proc.stderr
     assert proc.returncode == 0  # the last command (settings show) succeeded
 
@@ -201,34 +201,35 @@ def test_activate_status_temp_bolus_history(virtual_pod, tmp_path):
     activated = run(["activate"], state, virtual_pod)
     assert activated.exit_code == 0, activated.output
     assert "running basal program 'default'" in activated.output
-    status = json.loads(run(["status", "--json"], state, virtual_pod).output)
+    status = json.loads(run(["status", "--json"], state, virtual_pod).stdout)
     assert status["delivery"] & 1 and status["progress"] in (8, 9) and status["reservoir"] == 0x3FF
     temp = run(["temp-basal", "50%", "1h"], state, virtual_pod)
     assert temp.exit_code == 0 and "for 1h started" in temp.output, temp.output
-    assert json.loads(run(["status", "--json"], state, virtual_pod).output)["delivery"] & 2
-    before = json.loads(run(["status", "--json"], state, virtual_pod).output)["pulses_delivered"]
+    assert json.loads(run(["status", "--json"], state, virtual_pod).stdout)["delivery"] & 2
+    before = json.loads(run(["status", "--json"], state, virtual_pod).stdout)["pulses_delivered"]
     bolus = run(["bolus", "1"], state, virtual_pod)
     assert bolus.exit_code == 0 and "Bolus done: 1.00 U delivered." in bolus.output, bolus.output
-    after = json.loads(run(["status", "--json"], state, virtual_pod).output)
+    after = json.loads(run(["status", "--json"], state, virtual_pod).stdout)
     assert after["pulses_delivered"] - before >= 20 and after["bolus_remaining"] == 0
-    assert after["last_bolus"]["pulses"] == 20 and after["iob_pulses"] == 20
+    assert after["last_bolus"]["delivered_pulses"] == 20 and after["iob_pulses"] == 20
     # The calculator now subtracts that bolus (a manual bolus counts as correction IOB):
     # 30 g -> 40 pulses; BG 120 -> no correction; 20 pulses of correction IOB come off the meal -> 20.
-    calc = json.loads(run(["calc", "--carbs", "30", "--bg", "120", "--json"], state).output)
+    calc = json.loads(run(["calc", "--carbs", "30", "--bg", "120", "--json"], state).stdout)
     assert calc["suggested_pulses"] == 20
     history = run(["history", "--csv"], state, virtual_pod)
-    rows = list(csv.reader(io.StringIO(history.output)))
-    assert rows[0] == ["time", "category", "event", "detail"]
-    assert ["delivery", "bolus", "1.00 U"] in [r[1:] for r in rows]
-    assert any(r[1:3] == ["delivery", "temp basal"] for r in rows)
+    rows = list(csv.reader(io.StringIO(history.stdout)))
+    assert rows[0] == ["pod age", "pod", "category", "event", "detail"]
+    assert ["delivery", "bolus", "1.00 U"] in [r[2:] for r in rows]
+    assert ["delivery", "bolus done", "1.00 U delivered, 0.00 U not delivered"] in [r[2:] for r in rows]
+    assert any(r[2:4] == ["delivery", "temp basal"] for r in rows)
     # The library's record of the command, shown with its settled outcome.
-    assert any(r[1:3] == ["command", "bolus"] and r[3].startswith("confirmed;") and "pulses=20" in r[3] for r in rows), rows
+    assert any(r[2:4] == ["command", "bolus"] and r[4].startswith("confirmed;") and "pulses=20" in r[4] for r in rows), rows
     png = tmp_path / "h.png"
     assert run(["history", "--plot", str(png)], state, virtual_pod).exit_code == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert run(["cancel-temp"], state, virtual_pod).exit_code == 0
     assert run(["suspend", "--for", "30m"], state, virtual_pod).exit_code == 0
-    assert json.loads(run(["status", "--json"], state, virtual_pod).output)["delivery"] == 0
+    assert json.loads(run(["status", "--json"], state, virtual_pod).stdout)["delivery"] == 0
     assert run(["resume"], state, virtual_pod).exit_code == 0
     assert run(["deactivate", "--yes"], state, virtual_pod).exit_code == 0
     assert run(["status"], state, virtual_pod).exit_code == 5
@@ -274,8 +275,8 @@ def test_ctrl_c_during_a_bolus_asks_then_cancels(fast_pod, tmp_path):
     assert subprocess.run([*HANDSET, "activate"], env=env, capture_output=True, timeout=60).returncode == 0
     proc = subprocess.Popen([*HANDSET, "bolus", "5"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    # 5 U take 200 pod-seconds (10 s here): interrupt once the first quarter is reported delivered.
-    seen = read_stdout_until(proc, "Bolus: 1.25 of 5.00 U")
+    # 5 U take 200 pod-seconds (10 s here): interrupt once the pod reports a first part delivered.
+    seen = read_stdout_until(proc, "Bolus: 0.00 of 5.00 U\nBolus: ")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate("y\n", timeout=60)
     out = seen + out
@@ -286,7 +287,8 @@ def test_ctrl_c_during_a_bolus_asks_then_cancels(fast_pod, tmp_path):
     assert 0 < delivered < 5
     status = json.loads(subprocess.run([*HANDSET, "status", "--json"], env=env, capture_output=True,
                                        text=True, timeout=30).stdout)
-    assert not status["delivery"] & 4 and status["last_bolus"]["pulses"] == round(delivered * 20)
+    assert not status["delivery"] & 4 and status["last_bolus"]["delivered_pulses"] == round(delivered * 20)
+    assert status["last_bolus"]["how"] == "cancelled"
 
 
 def test_ctrl_c_then_no_keeps_delivering(fast_pod, tmp_path):

@@ -44,7 +44,9 @@ def test_activation_runs_the_real_pdm_sequence(firmware, tmp_path):
         assert final.basal_running and not final.bolus_running
         rec = client.record
         assert rec is not None and 0x1F000000 <= rec.address <= 0x1F0FFFFF
-        assert sorted(rec.alerts) == ["3", "4", "7"]
+        # Slot 7 ends as the 72 h advisory, slot 2 at 79 h, slot 0 off: the real PDM's seq-12 command.
+        assert sorted(rec.alerts) == ["0", "2", "3", "4", "7"]
+        assert rec.alerts["7"]["duration_minutes"] == 420 and rec.alerts["7"]["trigger"] == 4319
         # Prime (52) and cannula (10) went through the mechanism (the pod may count fewer for prime).
         assert final.pulses_delivered >= 10
         info = client.bench("info")["pod"]
@@ -54,7 +56,7 @@ def test_activation_runs_the_real_pdm_sequence(firmware, tmp_path):
     assert history.unsettled() == []
     cmds = [r["command"] for r in history.history() if r.get("kind") == "command"]
     assert cmds == ["alert_low_reservoir", "alert_finish_setup", "prime", "alert_expiration", "activation_basal",
-                    "insert_cannula"]
+                    "alert_after_basal", "insert_cannula"]
     assert all(history.command_status(r["id"]) == CONFIRMED for r in history.history() if r.get("kind") == "command")
     assert info  # the bench answers with the pod's own view
 
@@ -150,7 +152,8 @@ def test_nonce_resync_when_the_handset_state_is_stale(firmware, tmp_path):
         # And the next command works without another resync.
         st = client.cancel_bolus()
         assert not st.bolus_running
-        assert client.store.history()[-1].get("resynced") is False
+        settles = [r for r in client.store.history() if r.get("kind") == "settle"]
+        assert settles[-1]["status"] == CONFIRMED and settles[-1].get("resynced") is False
 
 
 def test_faulted_pod_raises_pod_faulted(firmware, tmp_path):
@@ -173,10 +176,10 @@ def test_faulted_pod_raises_pod_faulted(firmware, tmp_path):
 def test_lost_reply_is_retried_with_the_same_bytes_and_runs_once(drop_relay, tmp_path):
     with activated(drop_relay.url, tmp_path / "hs") as client:
         before = client.status()
-        drop_relay.drop_next_reply()
+        drop_relay.drop_next_reply(after_block=C.BLOCK_INSULIN_SCHEDULE)
         n = len(drop_relay.requests)
         st = client.bolus(10)
-        sent = drop_relay.requests[n:]
+        sent = drop_relay.requests[n + 1:]  # after the status read a bolus starts with, as the PDM does
         assert len(sent) >= 2 and sent[0] == sent[1]  # the same bytes, resent once
         # Whatever the pod answers to the repeat (its cached reply, or a refusal that a status read
         # then settles), nothing else programming went out and the bolus is confirmed once.
@@ -192,7 +195,7 @@ def test_lost_reply_is_retried_with_the_same_bytes_and_runs_once(drop_relay, tmp
 
 def test_unanswered_command_is_unconfirmed_then_settled(drop_relay, tmp_path):
     with activated(drop_relay.url, tmp_path / "hs", reply_timeout_s=0.5, attempts=2) as client:
-        drop_relay.drop_next_reply(2)  # every try of this command loses its reply
+        drop_relay.drop_next_reply(2, after_block=C.BLOCK_INSULIN_SCHEDULE)  # every try of the bolus loses its reply
         with pytest.raises(Unconfirmed) as caught:
             client.bolus(6)
         assert caught.value.exit_code == 7

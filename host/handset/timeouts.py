@@ -1,0 +1,60 @@
+"""How long the handset waits for the pod: a base reply timeout derived from the link (socket or
+serial) or set by the person (``--timeout SECONDS`` / env ``HANDSET_TIMEOUT``), scaled per operation.
+
+A slow board (an emulated Pico runs at 0.15-0.4x real time) gets a longer base, so it is slower,
+not failed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from handset.errors import InvalidInput
+from handset.transport import DEFAULT_TIMEOUT_S, link_kind
+
+ENV = "HANDSET_TIMEOUT"
+MAX_TIMEOUT_S = 600.0
+
+
+def parse_timeout(text: str, source: str) -> float:
+    """Seconds from ``text`` (a positive number up to 600), or InvalidInput naming ``source``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_TIMEOUT_S:
+        raise InvalidInput(f"{source} {text!r} is not a timeout: give the seconds to wait for a reply, "
+                           f"a number above 0 and at most {MAX_TIMEOUT_S:g} (for example 5).")
+    return value
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The waits of one handset run, all derived from ``base_s`` (one Eros reply)."""
+
+    base_s: float
+
+    @classmethod
+    def for_link(cls, url: str, given: float | None = None) -> "Timeouts":
+        """``given`` (from --timeout), else env HANDSET_TIMEOUT, else the default of the link's kind."""
+        if given is not None:
+            return cls(given)
+        text = os.environ.get(ENV, "").strip()
+        if text:
+            return cls(parse_timeout(text, f"{ENV}="))
+        return cls(DEFAULT_TIMEOUT_S[link_kind(url)])
+
+    @property
+    def reply_s(self) -> float:
+        """One Eros reply (a status, a command): then the same bytes are sent again."""
+        return self.base_s
+
+    @property
+    def bench_s(self) -> float:
+        """One bench operation (an ``advance`` runs every pod step up to its target first)."""
+        return max(5.0, 4 * self.base_s)
+
+    @property
+    def probe_s(self) -> float:
+        """Asking a pod whether it has a bench at all (a real pod never answers)."""
+        return self.base_s
