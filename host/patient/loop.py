@@ -9,6 +9,7 @@ the CGM reads it. The pod's own status is the record of what was delivered.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from patient.podproc import VirtualPod
 from patient.scenario import Scenario
 
 STEP_MIN = cgm_mod.PERIOD_MIN
+SIM_REPLY_TIMEOUT_S = 10.0
 MS_PER_MIN = 60_000
 _EPOCH = _dt.datetime(2026, 1, 1)  # day 1 of every run (the pod only knows the time of day)
 # Run events the handset writes into its history (see handset.history for the other kinds):
@@ -259,7 +261,10 @@ def run(scenario: Scenario, work: Path, say: Callable[[str], None] | None = None
     work.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
     with VirtualPod(work) as vpod:
-        client = PodClient.open(vpod.url, state_dir=work / "handset")
+        # A local pod on a virtual clock answers at once when the machine is idle; on a loaded one
+        # (a population run) a generous reply timeout costs nothing and spares a false "no reply".
+        timeout = None if os.environ.get("HANDSET_TIMEOUT") else SIM_REPLY_TIMEOUT_S
+        client = PodClient.open(vpod.url, state_dir=work / "handset", reply_timeout_s=timeout)
         try:
             result = ClosedLoop(scenario, client, say or (lambda text: None)).run()
         finally:
