@@ -170,7 +170,7 @@ class Delivery:
             return 0
         n = p.take(t)
         if self.temp is not None:
-            return 0  # the basal program keeps its place in the day while a temp basal replaces it
+            return 0  # the basal keeps its place (and count) during a temp; its pulses due meanwhile are lost (SPEC 7.5)
         return n
 
     def pop_finished(self):

@@ -128,7 +128,8 @@ def test_basal_pulses_per_half_hour_follow_the_1a_table(rates, start_s):
     first = start_s // 1800 + 1                   # first whole half-hour after the start
     got = per_half_hour(times, origin, 3 * 48)
     for k in range(first, 3 * 48):
-        # one-pulse phase slack: a half-pulse carried past midnight when the day's total is odd
+        # one-pulse phase slack: the pod counts from the program's start and again from each
+        # midnight (SPEC 7.5), the 1A's whole pulses from midnight with half pulses carried
         assert abs(got[k] - table[k % 48]) <= 1, (k, got[k], table[k % 48])
     day = sum(got[48:96])
     assert abs(day - sum(table)) <= 1
