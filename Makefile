@@ -11,6 +11,7 @@ export MICROPYPATH := $(CURDIR)/firmware:$(CURDIR)/protocol:.frozen
 
 POD_ARGS ?=
 PYTEST_ARGS ?=
+SIM_ARGS ?=
 
 .PHONY: help setup run pod test check typecheck mpy bench soak clean hil
 
@@ -22,6 +23,7 @@ help:
 	@echo "make bench      benchmarks (virtual-time throughput, heap use)"
 	@echo "make soak       long soaks: thousands of power cuts, long fuzz runs"
 	@echo "make hil PORT=/dev/ttyACM0   the system tests against a real Pico"
+	@echo "make sim        a virtual patient with a CGM and low-glucose suspend against the pod, 3 days in virtual time (SIM_ARGS='--help')"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,9 @@ run: $(STAMP)
 	$(PY) -m handset.demo
 
 pod: $(STAMP)
+sim: $(STAMP)
+	$(BIN)/handset sim $(SIM_ARGS)
+
 	$(BIN)/micropython firmware/main.py $(POD_ARGS)
 
 typecheck: $(STAMP)
