@@ -14,6 +14,7 @@ PERIOD_MIN = 5
 LOG_NAME = "cgm.jsonl"
 DEFAULT_LOW = 70
 DEFAULT_HIGH = 250
+FRESH_MS = 5 * 60_000  # the 5-minute rule of the calculator (handset.calc.BG_MAX_AGE_S)
 
 # Trend arrows by rate of change (mg/dL per minute), steepest first.
 _ARROWS = ((3, "⇈", "rising fast"), (2, "↑", "rising"), (1, "↗", "rising slowly"),
@@ -138,3 +139,27 @@ def latest(readings: list[Reading]) -> Reading | None:
         if r.mgdl is not None:
             return r
     return None
+
+
+def fresh_reading(state_dir: Path, pod_now_ms: int) -> Reading | None:
+    """The newest CGM reading of the state directory if it is at most 5 minutes old on the pod's
+    clock (the calculator's rule for an entered BG), else None."""
+    last = latest(read_log(state_dir))
+    if last is None or not 0 <= pod_now_ms - last.pod_ms <= FRESH_MS:
+        return None
+    return last
+
+
+def status_item(state_dir: Path, pod_now_ms: int | None, unit: str) -> tuple[str, str] | None:
+    """("CGM", "104 mg/dL ↘, 3 min ago") for the handset's status, or None without a CGM log."""
+    from handset import units
+    readings = read_log(state_dir)
+    last = latest(readings)
+    if last is None or last.mgdl is None:
+        return None
+    text = f"{units.format_bg(last.mgdl, unit)} {last.trend}".rstrip()
+    if pod_now_ms is not None and pod_now_ms >= last.pod_ms:
+        text += f", {(pod_now_ms - last.pod_ms) // 60_000} min ago (pod time)"
+    if readings and readings[-1].mgdl is None:
+        text += "; sensor out now"
+    return "CGM", text

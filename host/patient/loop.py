@@ -97,13 +97,17 @@ class ClosedLoop:
 
     def start(self) -> None:
         """Activate the pod with the run's basal and note where the run's clock and stroke log begin."""
-        self.pod.wait_ms = lambda ms: self._advance(ms)
+        self.pod.wait_ms = self._wait
         self.pod.activate([self.basal_pph] * 48, time_of_day_ms=self.sc.start * MS_PER_MIN)
         self.t0_ms = self._advance(0)  # settles anything due now, before the baselines are taken
         info = self.pod.bench("strokes", since=1 << 30)
         self.cursor = int(info["count"])  # priming and the cannula fill do not reach the patient
         status = self.pod.status()
         self._delivered = status.pulses_delivered
+
+    def _wait(self, ms: int) -> None:
+        """How the handset library waits for the pod during activation: the pod's clock moves."""
+        self._advance(ms)
 
     def _advance(self, ms: int) -> int:
         return int(self.pod.bench("advance", ms=ms)["now_ms"])

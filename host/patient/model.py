@@ -30,7 +30,8 @@ def simglucose_module(name: str) -> types.ModuleType:
 def _params_table(name: str) -> "object":
     import pandas as pd
     package = simglucose_module("simglucose")
-    return pd.read_csv(importlib.resources.files(package) / "params" / name)
+    with importlib.resources.as_file(importlib.resources.files(package) / "params" / name) as path:
+        return pd.read_csv(path)
 
 
 @functools.cache

@@ -98,3 +98,13 @@ def test_the_sensor_is_seeded() -> None:
             values.append(sensor.read(patient.model, minute, 0, False).mgdl)
         return values
     assert run(7) == run(7) != run(8)
+
+
+def test_status_and_calculator_see_only_a_fresh_reading(tmp_path) -> None:
+    log = readings([120, 110, None], start=5)  # minutes 5, 10, 15 (a gap at 15)
+    cgm.write_log(tmp_path, log)
+    assert cgm.read_log(tmp_path) == log
+    assert cgm.fresh_reading(tmp_path, 10 * 60_000 + 299_000) == log[1]
+    assert cgm.fresh_reading(tmp_path, 10 * 60_000 + 301_000) is None  # older than 5 minutes
+    assert cgm.status_item(tmp_path, 12 * 60_000, "mg/dL") == ("CGM", "110 mg/dL, 2 min ago (pod time); sensor out now")
+    assert cgm.status_item(tmp_path / "none", None, "mg/dL") is None
