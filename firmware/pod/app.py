@@ -208,7 +208,7 @@ class App:
         self.clock = self._make_clock(sim.get("clock_ms", 0))
         self.hal = self._make_hal(sim.get("plant"))
         self.link_faults = LinkFaults()  # faults the bench armed for the next messages
-        self.heap_peak = 0  # the most heap in use seen (sampled after messages and bench requests)
+        self.heap_peak = 0  # the most heap in use after a collection, over every heap reading
         if sys.platform == "rp2":
             from pod.hal.rp2 import UsbLink
             link = link or UsbLink()
@@ -320,22 +320,17 @@ class App:
         from eros.link import CH_LOG
         self.sched.post(CH_LOG, text.encode())
 
-    def sample_heap(self):
-        """Note the heap in use now (before any collection) for the reported peak."""
-        used = gc.mem_alloc()
-        if used > self.heap_peak:
-            self.heap_peak = used
-        return used
-
     def heap(self):
-        """Heap in bytes: `used` and `free` after a collection, `total`, and `peak`: the most in use
-        seen before a collection after any message or bench request. (micropython.mem_peak() is not
-        that: it sums every allocation, since the collector frees without telling it.)"""
-        self.sample_heap()
+        """Heap in bytes after a collection: `used`, `free`, `total`, and `peak`: the most in use
+        after a collection at any reading so far (bench info, --heap-report). micropython.mem_peak()
+        is not that: it adds up every allocation ever made, since the collector frees without
+        telling it (hence the ~2.5 GB it reported)."""
         gc.collect()
         used = gc.mem_alloc()
         free = gc.mem_free()
-        return {"used": used, "free": free, "total": used + free, "peak": max(self.heap_peak, used)}
+        if used > self.heap_peak:
+            self.heap_peak = used
+        return {"used": used, "free": free, "total": used + free, "peak": self.heap_peak}
 
     def log_heap(self):
         h = self.heap()

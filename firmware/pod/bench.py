@@ -118,6 +118,24 @@ def encode_reply(reply, rid, op=""):
     return out
 
 
+def _rate(plan):
+    """Hundredths of a unit per hour of the schedule entry running now (None if unknown)."""
+    if plan is None:
+        return None
+    try:  # a PulsePlan keeps [(tenths, interval ms, µs rest)] and the index of the running entry
+        tenths, ms, us = plan._e[plan._idx]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    interval_us = ms * 1000 + us
+    return 1800000000 // interval_us if tenths and interval_us else 0  # a tenth of 0.05 U per interval
+
+
+def _delivery(d):
+    """What the operator's page draws: rates now, the temp's end, the bolus' pulses left."""
+    return {"basal_cuph": _rate(d.basal), "temp_cuph": _rate(d.temp),
+            "temp_end_ms": d.temp_end if d.temp is not None else None, "bolus_left": d.bolus_left()}
+
+
 class Bench:
     def __init__(self, app):
         self.app = app
@@ -189,6 +207,7 @@ class Bench:
         r["pod_errors"] = app.sched.errors
         r["firmware"] = app.firmware_info()
         r["heap"] = app.heap()
+        r["delivery"] = _delivery(app.pod.delivery)
         r["armed"] = app.link_faults.describe()
         r["power_cut_ms"] = app.sched.cut_ms
         r["connections"] = app.sched.connections()

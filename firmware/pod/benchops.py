@@ -84,7 +84,8 @@ def register(bench):
             raise BenchError("the pod is deactivated; send {\"op\": \"fresh\"} for a new pod")
         now = app.clock.now_ms()
         pod.step(now)
-        pod.fault_now(code, now)
+        pod.fault(code, now)  # the pod's own fault path: stops delivery, progress 13, beeps
+        pod.save()
         app.sched.step_now()
         return reset_reply()
 

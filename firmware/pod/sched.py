@@ -120,7 +120,6 @@ class Scheduler:
                 self._on_message(payload)
             elif channel == CH_BENCH and self.app.opts.bench and self.app.bench is not None:
                 self.post(CH_BENCH, self.app.bench.handle(payload))
-                self.app.sample_heap()
             # 'L' from the handset and 'B' with the bench disabled are ignored
 
     def _on_message(self, payload):
@@ -140,7 +139,6 @@ class Scheduler:
         if reply:
             self.post(CH_MESSAGE, reply)
         self.step_now()  # a command may have started a delivery: learn the new deadline
-        app.sample_heap()
         if app.opts.heap_report:
             app.log_heap()
 
@@ -334,7 +332,6 @@ class Scheduler:
                 for channel, payload in deframer.feed(data):
                     if channel == CH_BENCH:
                         writer.write(frame(CH_BENCH, bench.handle(payload)))
-                        self.app.sample_heap()
                 await writer.drain()
                 await self.flush()  # what the request changed may have produced handset frames
         except OSError:
