@@ -287,6 +287,8 @@ def to_rich(node: Node) -> Any:
     def grow(tree: Tree, n: Node) -> None:
         for child in n.children:
             style = "bold cyan" if child.children and child.label.startswith("0x") else ""
+            if child.label.startswith("warning:") or child.label.startswith("reserved bits set"):
+                style = "bold yellow"
             branch = tree.add(f"[{style}]{escape(child.label)}[/]" if style else escape(child.label))
             grow(branch, child)
 
