@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from handset import calc
+from handset import calc, insulin
 from handset.errors import HandsetError, PodFaulted
 from handset.pod import PodClient
 from handset.settings import Settings
@@ -85,7 +85,6 @@ class ClosedLoop:
         self.cgm = cgm_mod.Cgm(scenario.seed)
         self.lgs = LowGlucoseSuspend(scenario.lgs_mode, scenario.lgs_threshold)
         self.result = RunResult(scenario, self.therapy, self.basal_pph)
-        self.boluses: list[calc.BolusRecord] = []
         self.cursor = 0
         self.t0_ms = 0
         self.suspended = False
@@ -175,10 +174,13 @@ class ClosedLoop:
         latest = cgm_mod.latest(self.cgm.history)
         now_s = (self.t0_ms + minute * MS_PER_MIN) // 1000
         announced_tenths = grams * 10 * self.sc.announced_percent // 100
+        # Insulin on board from the pod's own account of each bolus (the handset's history).
+        address = f"{self.pod.record.address:08x}" if self.pod.record is not None else None
+        records = insulin.bolus_records(self.pod.store.history(), address, now_s * 1000)
         suggestion = calc.suggest(self.settings, carbs_tenths_g=announced_tenths,
                                   bg_mgdl=latest.mgdl if latest else None,
                                   bg_time_s=latest.pod_ms // 1000 if latest else None,
-                                  now_s=now_s, records=self.boluses)
+                                  now_s=now_s, records=records)
         if not suggestion.pulses:
             self._event(minute, "bolus_skipped", carbs_g=grams,
                         reason=suggestion.refusal or "the calculator suggests nothing")
@@ -186,10 +188,10 @@ class ClosedLoop:
         pulses = suggestion.pulses
 
         def bolus() -> None:
-            status = self.pod.bolus(pulses)
+            status = self.pod.bolus(pulses, meal_pulses=suggestion.meal_pulses,
+                                    correction_pulses=suggestion.correction_pulses)
             self._bolus_left += status.bolus_remaining
         if self._pod_call(minute, "bolus", bolus):
-            self.boluses.append(calc.BolusRecord(now_s, suggestion.meal_pulses, suggestion.correction_pulses))
             self._event(minute, "bolus", pulses=pulses, carbs_g=grams,
                         cgm_mgdl=latest.mgdl if latest else None)
 
