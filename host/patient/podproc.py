@@ -41,6 +41,7 @@ class VirtualPod:
         firmware = ROOT / "firmware" / "main.py"
         if not firmware.exists():
             raise HandsetError(f"The firmware {firmware} is missing: run the simulation from the repository.")
+        work = work.resolve()  # the pod runs from the repository: a relative folder would land there
         work.mkdir(parents=True, exist_ok=True)
         self.log_path = work / "pod.log"
         env = dict(os.environ)
