@@ -23,7 +23,7 @@ def _scenarios() -> dict[str, scenario.Scenario]:
     return {
         "meal_no_bolus": scenario.build(ADOLESCENT, hours=4, meals=meal, bolus="none"),
         "meal_big_bolus": scenario.build(ADOLESCENT, hours=4, meals=meal, announced_percent=200),
-        "steady": scenario.build(ADOLESCENT, hours=6, meals=[]),
+        "steady": scenario.build(ADOLESCENT, hours=6, meals=[], sensor_out=["d1 08:00-08:30"]),
         "occluded": scenario.build(ADOLESCENT, hours=6, meals=[], occlusions=["d1 06:30"]),
         "lgs_off": scenario.build(CHILD, lgs_mode="off", **lgs_case),  # type: ignore[arg-type]
         "lgs_threshold": scenario.build(CHILD, lgs_mode="threshold", **lgs_case),  # type: ignore[arg-type]
@@ -64,6 +64,15 @@ def test_the_patient_gets_exactly_what_the_pod_reports_delivered(runs: dict[str,
         f = run.figures
         assert f["strokes_pushed"] == f["insulin_pulses"], name
         assert f["insulin_pulses"] == f["basal_pulses"] + f["bolus_pulses"], name
+
+
+def test_the_cgm_reads_every_five_minutes_with_a_gap_while_the_sensor_is_out(runs: dict[str, Run]) -> None:
+    run = runs["steady"]
+    cgm = {int(r["minute"]): r["cgm_mgdl"] for r in run.rows if int(r["minute"]) % 5 == 0 and int(r["minute"])}
+    gap = [m for m, v in cgm.items() if v == ""]
+    assert gap == list(range(120, 150, 5))  # 08:00 to 08:30, the run starting at 06:00
+    assert len(cgm) == 71 and run.figures["cgm_gaps"] == 6
+    assert all(abs(float(cgm[m]) - run.glucose(m - 1)) < 40 for m in cgm if cgm[m])  # noise, not nonsense
 
 
 def test_glucose_rises_after_a_meal(runs: dict[str, Run]) -> None:
