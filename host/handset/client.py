@@ -86,6 +86,8 @@ class PodConnection:
         :raises PodUnreachable: the link cannot be opened.
         :raises StateError: the state directory is unusable or used by another handset.
         """
+        if reply_timeout_s is None:
+            reply_timeout_s = Timeouts.for_link(url).reply_s  # a bad HANDSET_TIMEOUT is refused before anything
         store = StateStore(state_dir)
         store.lock()
         trace_file: TextIO | None
@@ -98,8 +100,6 @@ class PodConnection:
         except HandsetError:
             store.unlock()
             raise
-        if reply_timeout_s is None:
-            reply_timeout_s = Timeouts.for_link(url).reply_s
         return cls(link, store, trace_file, reply_timeout_s, attempts, wait_ms)
 
     @classmethod

@@ -211,7 +211,8 @@ def _pair(client: "PodClient", now: _dt.datetime, say: Progress) -> None:
     address = new_address()
     say("pair", f"assigning address {address:08x}")
     try:
-        ex = session.send(assign_address_blocks(address), seq=0, address=C.ADDRESS_PAIRING)
+        ex = session.send(assign_address_blocks(address), seq=0, address=C.ADDRESS_PAIRING,
+                          accept=lambda reply: _is_version(reply, long=False))
     except NoReply as exc:
         raise PodUnreachable(
             "No new pod answered the pairing request: check that the pod emulator runs and is not paired yet, "
@@ -223,7 +224,8 @@ def _pair(client: "PodClient", now: _dt.datetime, say: Progress) -> None:
     lot, tid = int(version["lot"]), int(version["tid"])
     say("pair", f"pod lot {lot} tid {tid}, progress {version['progress']}")
     try:
-        ex = session.send(setup_pod_blocks(address, lot, tid, now), seq=0, address=C.ADDRESS_PAIRING)
+        ex = session.send(setup_pod_blocks(address, lot, tid, now), seq=0, address=C.ADDRESS_PAIRING,
+                          accept=lambda reply: _is_version(reply, long=True))
     except NoReply as exc:
         raise PodUnreachable("The pod did not answer the set-up: repeat the activation.") from exc
     long_version = _version(ex.blocks(), "set-up")
@@ -245,6 +247,16 @@ def _pair(client: "PodClient", now: _dt.datetime, say: Progress) -> None:
     client.store.append({"kind": "event", "event": "paired", "pod": f"{address:08x}", "lot": lot, "tid": tid})
     session.address, session.lot, session.tid, session.nonce, session.next_seq = address, lot, tid, nonce, 2
     say("pair", f"paired with pod {address:08x}")
+
+
+def _is_version(reply: dict, long: bool) -> bool:
+    """Does ``reply`` answer AssignAddress (short version) or SetupPod (long version), or refuse it?"""
+    for b in reply["blocks"]:
+        if b["type"] == C.BLOCK_ERROR:
+            return True
+        if b["type"] == C.BLOCK_VERSION:
+            return ("pulse_volume" in b) == long
+    return False
 
 
 def _version(blocks: list[dict], what: str) -> dict:

@@ -127,6 +127,7 @@ class Session:
         seq: int | None = None,
         address: int | None = None,
         reply_address: int | None = None,
+        accept: Callable[[dict], bool] | None = None,
     ) -> Exchange:
         """Send one message and return the exchange with its valid reply.
 
@@ -136,6 +137,8 @@ class Session:
         :param seq: force this sequence number (pairing); otherwise the next one is taken.
         :param address: the message address (default: the pod's).
         :param reply_address: the address the reply must carry (default: ``address``).
+        :param accept: what kind of reply answers this message (pairing sends seq 0 twice, so the
+            seq alone cannot tell the answer to the second from a late copy of the first's).
         :raises NoReply: nothing valid came back after every attempt.
         :raises NonceResyncFailed: the pod refused the nonce again after one resync.
         :raises PodUnreachable: the link broke.
@@ -158,7 +161,7 @@ class Session:
         resent_for_nonce = False
         consumed: list[bytes] = []
         while True:
-            reply = self._transmit(exchange, reply_address, consumed)
+            reply = self._transmit(exchange, reply_address, consumed, accept)
             if reply is None:
                 raise NoReply(
                     f"The pod did not answer after {exchange.attempts} tries: bring the handset closer to the pod "
@@ -212,7 +215,8 @@ class Session:
         for stale in self.link.discard(CH_MESSAGE):
             self._note(f"discarded a waiting reply {why}: {stale.hex()}")
 
-    def _transmit(self, exchange: Exchange, reply_address: int, consumed: list[bytes]) -> dict | None:
+    def _transmit(self, exchange: Exchange, reply_address: int, consumed: list[bytes],
+                  accept: Callable[[dict], bool] | None = None) -> dict | None:
         """Send the exchange's bytes up to ``attempts`` times; the first valid reply, or None.
 
         ``consumed`` holds the replies this exchange already acted on: a copy of one is a duplicate.
@@ -223,12 +227,13 @@ class Session:
                 exchange.retransmitted = True
             self.link.send(CH_MESSAGE, exchange.request)
             exchange.attempts += 1
-            reply = self._await_reply(reply_address, want_seq, consumed)
+            reply = self._await_reply(reply_address, want_seq, consumed, accept)
             if reply is not None:
                 return reply
         return None
 
-    def _await_reply(self, reply_address: int, want_seq: int, consumed: list[bytes]) -> dict | None:
+    def _await_reply(self, reply_address: int, want_seq: int, consumed: list[bytes],
+                     accept: Callable[[dict], bool] | None = None) -> dict | None:
         """Wait up to the reply timeout for a new reply with the right address and seq."""
         deadline = time.monotonic() + self.reply_timeout_s
         while True:
@@ -248,6 +253,9 @@ class Session:
                     f"ignored a reply for address {reply['address']:08x} seq {reply['seq']} "
                     f"(expected {reply_address:08x} seq {want_seq})"
                 )
+                continue
+            if accept is not None and not accept(reply):
+                self._note(f"ignored a reply of another kind than this message expects: {payload.hex()}")
                 continue
             consumed.append(bytes(payload))
             return reply
