@@ -130,10 +130,21 @@ def _rate(plan):
     return 1800000000 // interval_us if tenths and interval_us else 0  # a tenth of 0.05 U per interval
 
 
+def _pulses(plan):
+    """Whole pulses a finite plan (a bolus) holds in all (None if unknown)."""
+    if plan is None:
+        return None
+    try:
+        return sum(e[0] for e in plan._e) // 10
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+
+
 def _delivery(d):
-    """What the operator's page draws: rates now, the temp's end, the bolus' pulses left."""
+    """What the operator's page draws: rates now, the temp's end, the bolus' size and pulses left."""
     return {"basal_cuph": _rate(d.basal), "temp_cuph": _rate(d.temp),
-            "temp_end_ms": d.temp_end if d.temp is not None else None, "bolus_left": d.bolus_left()}
+            "temp_end_ms": d.temp_end if d.temp is not None else None, "bolus_left": d.bolus_left(),
+            "bolus_total": _pulses(d.bolus)}
 
 
 class Bench:
