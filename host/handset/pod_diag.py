@@ -13,15 +13,15 @@ from handset.client import PodConnection
 from handset.errors import InvalidInput
 from handset.podstatus import Status
 
-#: The kind of delivery a pulse-log entry was for (its bits 22..20).
+#: The kind of delivery a pulse-log entry was for (its bits 23..21).
 PULSE_KINDS = {1: "basal", 2: "temp basal", 3: "bolus", 4: "extended bolus"}
 
 
 def pulse_entry(word: int) -> dict[str, Any]:
     """One pulse-log entry: ``encoder`` (strokes that moved, mod 64), ``kind``, ``moved``, ``at_or_below_50u``."""
-    kind = (word >> 20) & 0x7
+    kind = (word >> 21) & 0x7  # eeeeee0a pppliiib cccccccc dfgggggg
     return {"word": word, "encoder": (word >> 26) & 0x3F, "alternate": (word >> 24) & 1,
-            "kind": PULSE_KINDS.get(kind, f"kind {kind}"), "at_or_below_50u": bool((word >> 19) & 1),
+            "kind": PULSE_KINDS.get(kind, f"kind {kind}"), "at_or_below_50u": bool((word >> 20) & 1),
             "moved": bool((word >> 7) & 1)}
 
 
