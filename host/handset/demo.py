@@ -207,16 +207,21 @@ def main(argv: list[str] | None = None) -> int:
         demo(work, options.speed, keep_running=not options.no_wait)
     except DemoFailed as exc:
         _say(str(exc), error=True)
-        _say(f"Stopped the pod. {files_left(work)}")
+        _say(f"{_stopped(work)}. {files_left(work)}")
         return 1
     except KeyboardInterrupt:
-        _say(f"\nStopped the pod (Ctrl-C). {files_left(work)}")
+        _say(f"\n{_stopped(work)} (Ctrl-C). {files_left(work)}")
         return 0
     except DemoStopped as exc:
-        _say(f"\nStopped the pod ({exc.name}). {files_left(work)}")
+        _say(f"\n{_stopped(work)} ({exc.name}). {files_left(work)}")
         return 0
-    _say(f"Stopped the pod. {files_left(work)}")
+    _say(f"{_stopped(work)}. {files_left(work)}")
     return 0
+
+
+def _stopped(work: Path) -> str:
+    # The pod's log is opened just before the pod starts: without it no pod was started.
+    return "Stopped the pod" if (work / "pod.log").exists() else "Stopped before the pod started"
 
 
 if __name__ == "__main__":
