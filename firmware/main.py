@@ -2,7 +2,14 @@
 # On a Pico the same file runs at boot (the pod package and eros are installed next to it).
 import sys
 
-if sys.platform != "rp2":
+if sys.platform == "rp2":
+    # The pod switches Ctrl-C off (0x03 is data in its frames), so the REPL - mpremote, `make
+    # deploy` - gets in only here: a Ctrl-C within this window after a reset stops main.py.
+    import time
+
+    print("pod: starting; Ctrl-C within 1 s for the REPL")
+    time.sleep_ms(1000)
+else:
     # sys.path[0] is this script's folder. Source folders go last, so that MICROPYPATH (for
     # example build/mpy) wins when it is set; ".frozen" holds asyncio and must stay reachable.
     _here = sys.path.pop(0)

@@ -4,42 +4,117 @@
 #   GP2  step output: one high pulse = one 0.05 U stroke of the pump mechanism
 #   GP3  encoder input: changes level once per completed stroke; no change = the plunger did
 #        not move (occluded line or empty reservoir)
+#   GP4  block line (output): high while the bench holds the plunger (bench "occlude"); wire it to
+#        whatever stops the mechanism on a hardware-in-the-loop rig (the emulated Pico honours it)
 #   GP15 buzzer (PWM)
 # The handset link is the USB serial port (stdin/stdout with Ctrl-C disabled); the pod's files
-# live in /pod on the internal littlefs.
+# live in /state on the internal littlefs, apart from the code in /pod and /eros.
 
 import sys
 import time
 
 import micropython
 from machine import PWM, Pin, Timer
+from micropython import const
 
 from pod.hal.storage import FileStorage
 
-STEP_PIN = 2
-SENSE_PIN = 3
-BUZZER_PIN = 15
-STEP_US = 500          # step pulse width: hardware timing, far below the scheduler's resolution
-BUZZER_HZ = 4000
+STEP_PIN = const(2)
+SENSE_PIN = const(3)
+BLOCK_PIN = const(4)
+BUZZER_PIN = const(15)
+STEP_US = const(500)   # step pulse width: hardware timing, far below the scheduler's resolution
+BUZZER_HZ = const(4000)
 # Tone length per beep type (0..15, SPEC.md block 0x1e); 0 = silent.
 _BEEP_MS = (0, 150, 300, 600, 150, 300, 600, 150, 300, 600, 150, 300, 600, 800, 800, 0)
-_BEEP_LOG_MAX = 32
+_BEEP_LOG_MAX = const(32)
+_STROKES_KEPT = const(64)  # the stroke log kept in RAM for the bench (64 x 2 ints: small on a Pico)
+
+
+class Mechanism:
+    """hal.plant on a Pico: the mechanism as its encoder reports it since power-up, for the bench.
+
+    Not the pod's bookkeeping (the pod counts what it commanded): `pushed` counts the strokes the
+    encoder confirmed, `blocked` the strokes it did not. set_occluded(on) raises the block line,
+    and a reservoir the bench emptied ("reservoir" / "dry" ops) holds it too. Kept in RAM only:
+    writing it to flash per stroke would cost the flash what the pod's own store saves.
+    """
+
+    def __init__(self, clock, fill_pulses, block_pin=BLOCK_PIN):
+        self.clock = clock
+        self._block = Pin(block_pin, Pin.OUT, value=0)
+        self.reservoir_pulses = fill_pulses  # what the bench believes is left; 0 holds the plunger
+        self.pushed = 0
+        self.occluded = False
+        self.blocked = 0
+        self.dry = 0
+        self.stroke_count = 0
+        self.strokes = []  # [clock ms, 1 moved | 0 not], newest last
+
+    def stroke(self, moved):
+        """Note one stroke the pump made (moved: the encoder saw it)."""
+        if moved:
+            self.pushed += 1
+            if self.reservoir_pulses > 0:
+                self.reservoir_pulses -= 1
+        elif self.reservoir_pulses <= 0:
+            self.dry += 1
+        else:
+            self.blocked += 1
+        self.stroke_count += 1
+        log = self.strokes
+        log.append([self.clock.now_ms(), 1 if moved else 0])
+        if len(log) > _STROKES_KEPT:
+            log.pop(0)
+        self._hold()
+
+    def set_occluded(self, on):
+        self.occluded = bool(on)
+        self._hold()
+
+    def record(self):
+        """The bench changed the reservoir: hold or free the plunger to match."""
+        self._hold()
+
+    def _hold(self):
+        self._block.value(1 if self.occluded or self.reservoir_pulses <= 0 else 0)
+
+    def strokes_since(self, since, most):
+        oldest = self.stroke_count - len(self.strokes)
+        first = max(since, oldest)
+        return first, self.strokes[first - oldest:first - oldest + most]
+
+    def position(self):
+        return None
+
+    def info(self):
+        return {"pushed": self.pushed, "reservoir_pulses": self.reservoir_pulses, "occluded": self.occluded,
+                "blocked": self.blocked, "dry": self.dry}
+
+    def to_state(self):
+        return None  # nothing of the mechanism is the emulator's to save on a board
 
 
 class StepPump:
     """hal.pump: drives the step pin and checks the encoder to know whether the stroke happened."""
 
-    def __init__(self, step_pin=STEP_PIN, sense_pin=SENSE_PIN):
+    def __init__(self, mechanism=None, step_pin=STEP_PIN, sense_pin=SENSE_PIN):
         self._step = Pin(step_pin, Pin.OUT, value=0)
         self._sense = Pin(sense_pin, Pin.IN, Pin.PULL_DOWN)
+        self._mechanism = mechanism
 
     def pulse(self):
-        before = self._sense.value()
-        self._step.value(1)
+        sense = self._sense
+        step = self._step
+        before = sense.value()
+        step.value(1)
         time.sleep_us(STEP_US)
-        self._step.value(0)
+        step.value(0)
         time.sleep_us(STEP_US)  # let the encoder settle before reading it
-        return self._sense.value() != before
+        moved = sense.value() != before
+        if self._mechanism is not None:
+            self._mechanism.stroke(moved)
+        return moved
 
     def position(self):
         # An incremental encoder cannot say where the plunger stands after a power loss.
@@ -69,11 +144,10 @@ class Buzzer:
 class Rp2Hal:
     """hal on the Pico. `log_sink(text)` receives every log line (sent on channel 'L')."""
 
-    plant = None  # no simulated mechanism on real hardware
-
-    def __init__(self, clock, state_dir, log_sink):
+    def __init__(self, clock, state_dir, log_sink, fill_pulses=4000):
         self.clock = clock
-        self.pump = StepPump()
+        self.plant = Mechanism(clock, fill_pulses)
+        self.pump = StepPump(self.plant)
         self.buzzer = Buzzer()
         self.storage = FileStorage(state_dir)
         self._log_sink = log_sink
