@@ -134,7 +134,13 @@ def _many(out: Out, sc: object, folder: Path, population: str | None, seeds: int
     if out.json_mode:
         out.json(summary)
         return
+    for f in figures:
+        if "error" in f:
+            out.warn(f"{f['patient']} (seed {f['seed']}, LGS {f['lgs']}) did not finish: {f['error']} "
+                     f"(files in {f['out']})")
     for mode in modes:
+        if not summary["modes"][mode]["patients"]:
+            continue
         rows = summary["modes"][mode]["patients"] + [summary["modes"][mode]["overall"]]
         out.table(f"LGS {mode}: {len(jobs) // len(modes)} runs of {sc.minutes // 60} h",
                   ("patient", "runs", "in range %", "<70 %", "<54 %", ">250 %", "mean mg/dL", "U/day",
@@ -142,7 +148,11 @@ def _many(out: Out, sc: object, folder: Path, population: str | None, seeds: int
                   [(r["patient"], str(r["runs"]), f"{r['in_range_pct']:.1f}", f"{r['below_70_pct']:.1f}",
                     f"{r['below_54_pct']:.1f}", f"{r['above_250_pct']:.1f}", f"{r['mean_mgdl']:.1f}",
                     f"{r['insulin_pulses_per_day'] / 20:.2f}", str(r["suspensions"]), str(r["faults"])) for r in rows])
-    out.good(f"{len(jobs)} runs in {wall:.1f} s; wrote {folder / 'population.json'} and one folder per run.")
+    failed = sum(1 for f in figures if "error" in f)
+    done = f"{len(jobs)} runs in {wall:.1f} s" + (f", {failed} did not finish" if failed else "")
+    out.good(f"{done}; wrote {folder / 'population.json'} and one folder per run.")
+    if failed:
+        raise SystemExit(1)
 
 
 COMMANDS: list[click.Command] = [sim]

@@ -49,9 +49,14 @@ class Job:
 
 def run_job(job: Job) -> dict:
     """Run one scenario against its own pod process; its report files go to job.out; returns the figures."""
+    from handset.errors import HandsetError
     from patient import loop, report
     out = Path(job.out)
-    result = loop.run(job.scenario, out / "work")
+    try:
+        result = loop.run(job.scenario, out / "work")
+    except HandsetError as exc:  # one run's failure is reported with the others, not fatal to them
+        sc = job.scenario
+        return {"patient": sc.patient, "seed": sc.seed, "lgs": sc.lgs_mode, "error": str(exc), "out": job.out}
     return report.write_all(result, out).to_json()
 
 
@@ -81,7 +86,8 @@ _MEAN_KEYS = ("in_range_pct", "below_70_pct", "below_54_pct", "above_250_pct", "
 
 
 def aggregate(figures: list[dict]) -> tuple[list[dict], dict]:
-    """Per patient (mean over seeds) and overall (mean over runs) figures; insulin in pulses/day."""
+    """Per patient (mean over seeds) and overall (mean over runs) figures of the runs that finished;
+    insulin in pulses/day; overall["failed"] counts the runs that did not."""
     def summarise(group: list[dict], name: str) -> dict:
         row: dict = {"patient": name, "runs": len(group)}
         for k in _MEAN_KEYS:
@@ -91,7 +97,10 @@ def aggregate(figures: list[dict]) -> tuple[list[dict], dict]:
         row["suspensions"] = sum(f["suspensions"] for f in group)
         row["faults"] = sum(1 for f in group if f["fault"])
         return row
+    done = [f for f in figures if "error" not in f]
     by_patient: dict[str, list[dict]] = {}
-    for f in figures:
+    for f in done:
         by_patient.setdefault(f["patient"], []).append(f)
-    return [summarise(g, p) for p, g in by_patient.items()], summarise(figures, "overall")
+    overall = summarise(done, "overall") if done else {"patient": "overall", "runs": 0}
+    overall["failed"] = len(figures) - len(done)
+    return [summarise(g, p) for p, g in by_patient.items()], overall

@@ -56,6 +56,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
     named = _scenarios()
     jobs = [population.Job(sc, str(out / name)) for name, sc in named.items()]
     figures = population.run_jobs(jobs, workers=2)
+    assert not [f["error"] for f in figures if "error" in f]
     return {name: Run(out / name, f) for name, f in zip(named, figures)}
 
 
