@@ -16,6 +16,7 @@ from typing import Callable, Self, TextIO
 
 from eros import constants as C
 from eros import nonce as eros_nonce
+from handset import reconcile
 from handset.blocks import configure_alerts_block, status_request_block
 from handset.errors import (
     BadReply,
@@ -28,7 +29,6 @@ from handset.errors import (
     Unconfirmed,
     fault_name,
 )
-from handset import reconcile
 from handset.podstatus import Status, error_sentence, implausible
 from handset.session import DEFAULT_ATTEMPTS, Exchange, NoReply, Session
 from handset.state import CONFIRMED, NOT_RUN, REJECTED, UNCONFIRMED, PodRecord, StateStore, now_iso
@@ -201,28 +201,6 @@ class PodConnection:
         """A command the pod confirmed becomes its delivery records."""
         for r in reconcile.confirmed_records(cmd, status, self.store.history()):
             self.store.append(r)
-
-    def detailed_status(self) -> dict:
-        """Read the detailed status (0E 02); works on a faulted pod (adds ``fault_name``)."""
-        self._require_pod()
-        info = self._pod_info(C.INFO_DETAILED_STATUS)
-        info = dict(info)
-        info["fault_name"] = fault_name(int(info.get("fault_code", 0)))
-        if info.get("fault_code") and self.record is not None:
-            self.record.faulted = int(info["fault_code"])
-            self.store.save_pod(self.record)
-        return info
-
-    def triggered_alerts(self) -> list[int]:
-        """The pod minute at which each alert slot 0..7 triggered (0 = not triggered)."""
-        self._require_pod()
-        return [int(v) for v in self._pod_info(C.INFO_TRIGGERED_ALERTS)["alert_minutes"]]
-
-    def pulse_log(self) -> dict:
-        """The last pulse-log entries (0E 50): ``{"last_index", "entries"}``."""
-        self._require_pod()
-        info = self._pod_info(C.INFO_PULSE_LOG_RECENT)
-        return {"last_index": info.get("last_index"), "entries": list(info.get("entries", []))}
 
     def _exchange_read(self, request: int) -> Exchange:
         try:

@@ -201,6 +201,7 @@ def activate(
         client.wait_ms(CANNULA_PULSES * PRIME_INTERVAL_MS + 3000)
     assert status is not None
     status = _poll_until(client, C.PROGRESS_ABOVE_50_UNITS, status, say, "cannula")
+    client.append({"kind": "event", "event": "activated"}, status)
     say("done", f"pod {client.record.address:08x} is running")  # type: ignore[union-attr]
     return status
 
@@ -244,7 +245,7 @@ def _pair(client: "PodClient", now: _dt.datetime, say: Progress) -> None:
         pm_version=list(long_version.get("pm_version", [])), pi_version=list(long_version.get("pi_version", [])),
     )
     client.store.save_pod(client.record)
-    client.store.append({"kind": "event", "event": "paired", "pod": f"{address:08x}", "lot": lot, "tid": tid})
+    client.append({"kind": "event", "event": "paired", "pod": f"{address:08x}", "lot": lot, "tid": tid})
     session.address, session.lot, session.tid, session.nonce, session.next_seq = address, lot, tid, nonce, 2
     say("pair", f"paired with pod {address:08x}")
 

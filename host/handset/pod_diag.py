@@ -10,7 +10,7 @@ from typing import Any
 from eros import constants as C
 from handset.blocks import beep_block, check_int
 from handset.client import PodConnection
-from handset.errors import InvalidInput
+from handset.errors import InvalidInput, fault_name
 from handset.podstatus import Status
 
 #: The kind of delivery a pulse-log entry was for (its bits 23..21).
@@ -26,7 +26,29 @@ def pulse_entry(word: int) -> dict[str, Any]:
 
 
 class DiagnosticCommands(PodConnection):
-    """Pulse log, activation time and test beeps."""
+    """Detailed status, triggered alerts, pulse log, activation time and test beeps."""
+
+    def detailed_status(self) -> dict:
+        """Read the detailed status (0E 02); works on a faulted pod (adds ``fault_name``)."""
+        self._require_pod()
+        info = self._pod_info(C.INFO_DETAILED_STATUS)
+        info = dict(info)
+        info["fault_name"] = fault_name(int(info.get("fault_code", 0)))
+        if info.get("fault_code") and self.record is not None:
+            self.record.faulted = int(info["fault_code"])
+            self.store.save_pod(self.record)
+        return info
+
+    def triggered_alerts(self) -> list[int]:
+        """The pod minute at which each alert slot 0..7 triggered (0 = not triggered)."""
+        self._require_pod()
+        return [int(v) for v in self._pod_info(C.INFO_TRIGGERED_ALERTS)["alert_minutes"]]
+
+    def pulse_log(self) -> dict:
+        """The last pulse-log entries (0E 50): ``{"last_index", "entries"}``."""
+        self._require_pod()
+        info = self._pod_info(C.INFO_PULSE_LOG_RECENT)
+        return {"last_index": info.get("last_index"), "entries": list(info.get("entries", []))}
 
     def pulse_log_all(self) -> dict[str, Any]:
         """The whole kept pulse log (0E 50, then 0E 51 for the entries before): ``last_index``, ``entries``

@@ -55,7 +55,7 @@ class LifeCommands(PodConnection):
             except PodFaulted:
                 pass
         session = self._session()
-        record_id = self.store.append({"kind": "command", "command": "deactivate", "args": {},
+        record_id = self.append({"kind": "command", "command": "deactivate", "args": {},
                                        "pod": f"{rec.address:08x}", "seq": session.next_seq, "status": UNCONFIRMED,
                                        "evidence": {"kind": "deactivate"}})
         try:
@@ -69,10 +69,11 @@ class LifeCommands(PodConnection):
             elif b["type"] == C.BLOCK_POD_INFO and b.get("progress") == C.PROGRESS_INACTIVE:
                 answer = dict(b)
         if answer is None:
-            self.store.append({"kind": "settle", "settles": record_id, "status": NOT_RUN})
+            self.append({"kind": "settle", "settles": record_id, "status": NOT_RUN})
             self._raise_for_reply(ex)
             raise BadReply("The pod did not confirm the deactivation: read the status and repeat `handset deactivate`.")
-        self.store.append({"kind": "settle", "settles": record_id, "status": CONFIRMED})
+        self.append({"kind": "settle", "settles": record_id, "status": CONFIRMED})
+        self.append({"kind": "event", "event": "deactivated"})
         rec.deactivated = True
         rec.progress = C.PROGRESS_INACTIVE
         self.store.archive_pod(rec)
