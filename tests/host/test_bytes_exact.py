@@ -108,6 +108,17 @@ def test_activation_basal_with_follow_up_bit(activation_session):
     assert got == want
 
 
+def test_seq_12_alerts_after_the_basal():
+    """PROTOCOL-NOTES §2.4: the real PDM's one more ConfigureAlerts at message seq 12 (nonce #6):
+    slot 7 re-armed as the 72 h advisory, slot 2 shutdown imminent at 79 h, slot 0 auto-off off."""
+    from handset.pod import configure_alerts_block
+
+    got = handset_bytes(POD_A, 12, [configure_alerts_block(flows.after_basal_alerts())], nonce_at(LOT, TID, 5))
+    assert got[:6] == bytes.fromhex("1f07b1ee3018") and got[6:8] == bytes.fromhex("1916")
+    assert got[8:12] == nonce_at(LOT, TID, 5).current().to_bytes(4, "big")
+    assert got[12:30] == bytes.fromhex("79a410df0502" "280012830602" "020f00000202")
+
+
 def test_cannula_insertion(activation_session):
     got = handset_bytes(0x1F014828, 14, flows.prime_blocks(10), nonce_at(LOT_B, TID_B, 6))
     assert got == captured(activation_session, "1f014828381f1a")

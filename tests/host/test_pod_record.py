@@ -154,3 +154,13 @@ def test_no_finish_setup_alert_after_the_real_pdms_activation(pod):
     slots = one_json(handset(["diag", "alerts", "--json"], state, url))["slots"]
     assert slots[7]["name"] == "pod expired (72 h)" and slots[7]["configured"]["trigger"] == 72 * 60 - 1
     assert slots[2]["configured"]["trigger"] == 79 * 60 - 1 and slots[0]["configured"]["active"] == 0
+
+
+def test_activation_is_the_real_pdms_command_for_command(firmware_tcp, tmp_path):
+    """Message by message as PROTOCOL-NOTES §7: 07 and 03 at seq 0, then 19 19 1A+17 19 1A+13 19 1A+17
+    at seqs 2..14 (the 19 at seq 12 re-arms slots 7, 2 and 0); status reads in between are 0E."""
+    with RadioRelay(firmware_tcp.tcp_port) as relay:
+        assert handset(["activate"], tmp_path / "hs", relay.url).returncode == 0
+        sent = [(m[4] >> 2 & 15, m[6]) for m in relay.requests if m[6] != C.BLOCK_GET_STATUS]
+    assert sent == [(0, 0x07), (0, 0x03), (2, 0x19), (4, 0x19), (6, 0x1A), (8, 0x19), (10, 0x1A), (12, 0x19),
+                    (14, 0x1A)]
