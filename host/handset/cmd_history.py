@@ -71,7 +71,7 @@ def describe(record: dict[str, Any], outcome: dict[str, Any] | None) -> tuple[st
     if kind == "settle":
         return None
     extra = ", ".join(f"{k}={record[k]}" for k in sorted(record)
-                      if k not in ("at", "id", "kind", "event", "pod_ms") and not isinstance(record[k], (dict, list)))
+                      if k not in ("at", "id", "kind", "event", "pod_ms", "pod") and not isinstance(record[k], (dict, list)))
     return "pod", str(record.get("event") or kind), extra
 
 
