@@ -54,10 +54,11 @@ def missing() -> str | None:
     return None
 
 
-def build_flash(path: Path, options: str = "", mpy_dir: Path = MPY_BUILD, main_py: Path = MAIN_PY) -> None:
+def build_flash(path: Path, options: str = "", mpy_dir: Path | None = MPY_BUILD, main_py: Path | None = MAIN_PY) -> None:
     """Write a fresh 2 MB flash file: MicroPython, then a littlefs with the pod's code.
 
-    `options` is written to /pod-options.txt when given (for example "--clock virtual").
+    `options` is written to /pod-options.txt when given (for example "--clock virtual"); with
+    mpy_dir and main_py None the filesystem is empty (a board just flashed with MicroPython).
     """
     flash = bytearray(b"\xff" * FLASH_SIZE)
     data = UF2.read_bytes()
@@ -68,19 +69,35 @@ def build_flash(path: Path, options: str = "", mpy_dir: Path = MPY_BUILD, main_p
         flash[target:target + size] = block[32:32 + size]
     fs = littlefs.LittleFS(block_size=FS_BLOCK_SIZE, block_count=FS_BLOCK_COUNT, prog_size=256,
                            read_size=1, lookahead_size=32)
-    for src in sorted(mpy_dir.rglob("*.mpy")):
+    for src in (sorted(mpy_dir.rglob("*.mpy")) if mpy_dir else []):
         rel = src.relative_to(mpy_dir).as_posix()
         fs.makedirs(os.path.dirname(rel), exist_ok=True)
         with fs.open(rel, "wb") as f:
             f.write(src.read_bytes())
-    with fs.open("main.py", "wb") as f:
-        f.write(main_py.read_bytes())
+    if main_py:
+        with fs.open("main.py", "wb") as f:
+            f.write(main_py.read_bytes())
     if options:
         with fs.open("pod-options.txt", "wb") as f:
             f.write(options.encode() + b"\n")
     image = bytes(fs.context.buffer)
     flash[FS_OFFSET:FS_OFFSET + len(image)] = image
     path.write_bytes(bytes(flash))
+
+
+def read_files(path: Path) -> dict[str, bytes]:
+    """Every file on the board's littlefs in the flash file `path`: {"/state/x": bytes, ...}."""
+    fs = littlefs.LittleFS(block_size=FS_BLOCK_SIZE, block_count=FS_BLOCK_COUNT, prog_size=256,
+                           read_size=1, lookahead_size=32, mount=False)
+    fs.context.buffer = bytearray(path.read_bytes()[FS_OFFSET:FS_OFFSET + FS_BLOCK_SIZE * FS_BLOCK_COUNT])
+    fs.mount()
+    out = {}
+    for top, _dirs, files in fs.walk("/"):
+        for name in files:
+            full = top.rstrip("/") + "/" + name
+            with fs.open(full, "rb") as f:
+                out[full] = f.read()
+    return out
 
 
 class RigError(RuntimeError):
