@@ -10,6 +10,7 @@
 # The handset link is the USB serial port (stdin/stdout with Ctrl-C disabled); the pod's files
 # live in /state on the internal littlefs, apart from the code in /pod and /eros.
 
+import gc
 import sys
 import time
 
@@ -153,6 +154,21 @@ class Rp2Hal:
         self._log_sink = log_sink
         self.beeps = []
         self.beep_count = 0
+
+    def largest_free(self):
+        """The largest block the heap can give now, in bytes (to 16): a binary search of trial
+        allocations, each followed by a collection; ~13 collections, for the bench only."""
+        low, high = 0, gc.mem_free()
+        while high - low > 16:
+            mid = (low + high) // 2
+            try:
+                trial = bytearray(mid)
+                del trial
+                low = mid
+            except MemoryError:
+                high = mid
+            gc.collect()
+        return low
 
     def beep(self, beep_type):
         self.buzzer.beep(beep_type)
