@@ -143,7 +143,8 @@ def _bg_number(text: str, unit: str, what: str) -> tuple[int, str]:
             raise InvalidInput(f"{what} {text.strip()} has more than one decimal: type mmol/L like 7.8.")
         return numerator * 10 // scale, unit
     if not cleaned.isdigit():
-        raise InvalidInput(f"{what} {text.strip()!r} is not a whole number of mg/dL: type it like 145.")
+        raise InvalidInput(f"{what} {text.strip()!r} is not a whole number of mg/dL: type it like 145, or give "
+                           "mmol/L with its unit (7.8 mmol/L) or as your unit (`handset settings set bg_unit mmol/L`).")
     return int(cleaned), unit
 
 

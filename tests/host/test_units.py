@@ -144,7 +144,7 @@ def test_a_typed_unit_wins_over_the_setting():
     ("34", units.MMOL_L, "out of range: the meter reads 1.1 to 33.3 mmol/L"),
     ("1.0", units.MMOL_L, "1.0 mmol/L is out of range"),
     ("7.85", units.MMOL_L, "more than one decimal"),
-    ("7.8", units.MG_DL, "not a whole number of mg/dL"),
+    ("7.8", units.MG_DL, r"not a whole number of mg/dL: type it like 145, or give mmol/L with its unit"),
     ("601", units.MG_DL, "out of range: the meter reads 20 to 600 mg/dL"),
     ("high", units.MMOL_L, "not a number"),
     ("-5", units.MMOL_L, "negative"),
