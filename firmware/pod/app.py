@@ -192,7 +192,6 @@ class App:
 
     def __init__(self, opts, link=None):
         from pod.hal.storage import FileStorage
-        from pod.linkfaults import LinkFaults
         from pod.sched import Scheduler
 
         self.opts = opts
@@ -207,7 +206,7 @@ class App:
         sim = self._load_sim(sim_files)
         self.clock = self._make_clock(sim.get("clock_ms", 0))
         self.hal = self._make_hal(sim.get("plant"))
-        self.link_faults = LinkFaults()  # faults the bench armed for the next messages
+        self.link_faults = None  # faults the bench armed for the next messages (pod/linkfaults.py)
         self.heap_peak = 0  # the most heap in use after a collection, over every heap reading
         if sys.platform == "rp2":
             from pod.hal.rp2 import UsbLink
@@ -270,7 +269,7 @@ class App:
         self.occlusion_pulses = occlusion_pulses
         self.clock = self._make_clock(0)
         self.hal = self._make_hal(None)
-        self.link_faults.clear()
+        self.link_faults = None
         self.sched.cut_ms = None
         self.pod = self.make_pod()
         self.log("fresh pod: state erased, lot %d tid %d, %d pulses, %s clock" % (lot, tid, fill_pulses, clock))
@@ -330,7 +329,11 @@ class App:
         free = gc.mem_free()
         if used > self.heap_peak:
             self.heap_peak = used
-        return {"used": used, "free": free, "total": used + free, "peak": self.heap_peak}
+        r = {"used": used, "free": free, "total": used + free, "peak": self.heap_peak}
+        largest = getattr(self.hal, "largest_free", None)  # rp2: the biggest block it can give
+        if largest is not None:
+            r["largest_free"] = largest()
+        return r
 
     def log_heap(self):
         h = self.heap()

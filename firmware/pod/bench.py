@@ -22,6 +22,7 @@ _BEEPS_PER_REPLY = const(40)  # keeps a beeps reply well under the 1,100-byte fr
 REPLY_MAX = MAX_FRAME - 2
 _SHOWN_MAX = const(48)  # characters of a bad value quoted back in an error
 MAX_ID = const(0x7FFFFFFF)
+_COMPACT = (",", ":")  # json separators: no spaces, the frame is small
 
 
 class BenchError(Exception):
@@ -101,7 +102,7 @@ def encode_reply(reply, rid, op=""):
     """The reply as bytes below REPLY_MAX; an error sentence too long is shortened, never cut."""
     if rid is not None:
         reply["id"] = rid
-    out = json.dumps(reply).encode()
+    out = json.dumps(reply, separators=_COMPACT).encode()
     if len(out) < REPLY_MAX:
         return out
     if reply.get("ok") is True:
@@ -112,7 +113,7 @@ def encode_reply(reply, rid, op=""):
         keep = len(error) - (len(out) - REPLY_MAX) - 16
         error = error[:keep if keep > 0 else 0] + " (shortened)"
         out = json.dumps({"ok": False, "error": error, "id": rid} if rid is not None
-                         else {"ok": False, "error": error}).encode()
+                         else {"ok": False, "error": error}, separators=_COMPACT).encode()
         if keep <= 0:
             break
     return out
@@ -219,7 +220,7 @@ class Bench:
         r["firmware"] = app.firmware_info()
         r["heap"] = app.heap()
         r["delivery"] = _delivery(app.pod.delivery)
-        r["armed"] = app.link_faults.describe()
+        r["armed"] = app.link_faults.describe() if app.link_faults is not None else []
         r["power_cut_ms"] = app.sched.cut_ms
         r["connections"] = app.sched.connections()
         return r

@@ -45,6 +45,8 @@ def register(bench):
         return r
 
     def op_inject(req):
+        if app.link_faults is None:
+            app.link_faults = linkfaults.LinkFaults()
         faults = app.link_faults
         kind = req.get("fault")
         if kind == "none":

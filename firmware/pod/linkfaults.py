@@ -14,7 +14,7 @@ CORRUPT = "corrupt"    # carried out, its reply damaged: a bit of the CRC, or th
 KINDS = (LOSE, DROP, DELAY, CORRUPT)
 HOW_CRC = "crc"
 HOW_TRUNCATE = "truncate"
-MAX_ARMED = const(8)
+MAX_ARMED = const(4)  # the bench info lists them, within its frame
 
 _KIND = const(0)
 _COUNT = const(1)

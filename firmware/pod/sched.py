@@ -13,7 +13,6 @@ import sys
 
 from eros.link import CH_BENCH, CH_LOG, CH_MESSAGE, MAX_FRAME, Deframer, frame
 from pod import config
-from pod import linkfaults
 
 
 class Scheduler:
@@ -125,8 +124,9 @@ class Scheduler:
     def _on_message(self, payload):
         app = self.app
         now = app.clock.now_ms()
-        fault = app.link_faults.take(payload) if app.link_faults.armed else None
-        if fault is not None and fault[0] == linkfaults.DROP:
+        faults = app.link_faults  # None until the bench arms one (pod/linkfaults.py)
+        fault = faults.take(payload) if faults is not None and faults.armed else None
+        if fault is not None and fault[0] == "drop":
             app.log("bench fault: a message (%d bytes) dropped: not carried out, no reply" % len(payload))
             return
         try:
@@ -144,6 +144,7 @@ class Scheduler:
 
     def _apply_fault(self, fault, reply):
         """The reply as the armed fault leaves it (None: nothing is sent now)."""
+        from pod import linkfaults
         kind, arg = fault
         if kind == linkfaults.LOSE:
             self.app.log("bench fault: message carried out, its reply lost")
@@ -287,11 +288,11 @@ class Scheduler:
                 raise RuntimeError(
                     "cannot listen on %s:%d (%s): is another pod running there? Choose another "
                     "address with --listen HOST:PORT" % (link.host, link.port, e))
-            await self._start_bench_server()
+            await self._start_bench_port()
             self.app.log("listening on %s" % link.describe())
             await self._stop.wait()
         else:
-            await self._start_bench_server()
+            await self._start_bench_port()
             rx, tx, chunk = link.open()
             self.app.log("link open: %s" % link.describe())
             await self._session(asyncio.StreamReader(rx), asyncio.StreamWriter(tx, {}), chunk,
@@ -300,46 +301,11 @@ class Scheduler:
     def stop(self):
         self._stop.set()
 
+    async def _start_bench_port(self):
+        if self.app.opts.bench_port:  # unix only: the module is not loaded on a Pico
+            from pod.benchport import start_bench_port
+            await start_bench_port(self)
+
     def connections(self):
         """Who is connected, for the bench info."""
         return {"handset": self.connected, "replaced": self.replaced, "bench_clients": self.bench_clients}
-
-    # ---- the operators' bench port (--bench-listen)
-
-    async def _start_bench_server(self):
-        o = self.app.opts
-        if not o.bench_port:
-            return
-        try:
-            await asyncio.start_server(self._on_bench_client, o.bench_host, o.bench_port)
-        except OSError as e:
-            raise RuntimeError("cannot listen for the bench on %s:%d (%s): choose another address with "
-                               "--bench-listen HOST:PORT" % (o.bench_host, o.bench_port, e))
-        self.app.log("bench listening on tcp %s:%d" % (o.bench_host, o.bench_port))
-
-    async def _on_bench_client(self, reader, writer):
-        """One operator: bench requests in, replies out; Eros messages are never carried here."""
-        bench = self.app.bench
-        if bench is None:  # cannot happen: --bench-listen builds the bench
-            return
-        deframer = Deframer()
-        self.bench_clients += 1
-        try:
-            while True:
-                data = await reader.read(config.LINK_CHUNK)
-                if not data:
-                    break
-                for channel, payload in deframer.feed(data):
-                    if channel == CH_BENCH:
-                        writer.write(frame(CH_BENCH, bench.handle(payload)))
-                await writer.drain()
-                await self.flush()  # what the request changed may have produced handset frames
-        except OSError:
-            pass
-        finally:
-            self.bench_clients -= 1
-            try:
-                writer.close()
-                await writer.wait_closed()
-            except OSError:
-                pass
