@@ -384,7 +384,12 @@ class PodConnection:
 
         :raises HandsetError: the emulator refused the operation (its sentence is passed on).
         """
-        answer = self._session().bench({"op": op, **args})
+        timeout = None
+        if op == "advance":
+            ms, seconds = args.get("ms"), args.get("seconds")
+            span = ms if isinstance(ms, int) else 1000 * seconds if isinstance(seconds, int) else 0
+            timeout = self.timeouts.advance_s(span)
+        answer = self._session().bench({"op": op, **args}, timeout_s=timeout)
         if answer.get("ok") is False:
             raise HandsetError(f"The pod emulator refused the bench operation {op!r}: {answer.get('error')}")
         return answer

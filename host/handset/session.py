@@ -191,7 +191,7 @@ class Session:
                 self.persist(self)
                 raise NonceResyncFailed(
                     "The pod refused the nonce twice, even after resynchronising: the command was not run. "
-                    "Read the status, then repeat the command."
+                    "Read the status with `handset status` before sending it again."
                 )
             resent_for_nonce = True
             exchange.resynced = True

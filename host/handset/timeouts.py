@@ -54,6 +54,11 @@ class Timeouts:
         """One bench operation (an ``advance`` runs every pod step up to its target first)."""
         return max(5.0, 4 * self.base_s)
 
+    def advance_s(self, pod_ms: int) -> float:
+        """A bench ``advance`` of ``pod_ms``: the pod runs every step up to the target before it answers,
+        so the wait grows with the pod time crossed (a quarter of the base per pod second)."""
+        return self.bench_s + pod_ms / 1000 * self.base_s / 4
+
     @property
     def probe_s(self) -> float:
         """Asking a pod whether it has a bench at all (a real pod never answers)."""

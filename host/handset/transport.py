@@ -172,7 +172,8 @@ class Link:
     def _lost(self, exc: BaseException) -> PodUnreachable:
         return PodUnreachable(
             f"The link to the pod at {self.url} was lost ({_reason(exc)}): check that the pod emulator is still "
-            "running, then repeat the command (a status read will tell whether the last command ran)."
+            "running, then read the status with `handset status` (it tells whether the last command ran) before "
+            "sending anything again; never repeat a bolus without it."
         )
 
 

@@ -153,6 +153,15 @@ def test_every_command_over_a_radio_that_duplicates_drops_and_reorders(firmware_
             # The history's boluses are exactly the pod's strokes since the start (no basal ran).
             assert final.pulses_delivered - start == counted, (final, boluses)
             assert all(b.final for b in boluses)
+            # Deactivation through the same bad radio: repeated until the pod confirms it.
+            relay.transforms.update(to_pod=radio_to_pod, to_handset=radio_to_handset)
+            for _ in range(10):
+                try:
+                    client.deactivate()
+                    break
+                except (Unconfirmed, PodUnreachable, BadReply):
+                    continue
+            assert client.record is None
     assert sum(radio_to_pod.counts.values()) > 50 and radio_to_handset.counts["duplicate"] > 3
     assert radio_to_handset.counts["drop"] > 0 and radio_to_handset.counts["hold"] > 0
 
