@@ -149,22 +149,23 @@ def write_png(result: RunResult, path: Path) -> None:
     ax.set_ylabel("glucose (mg/dL)")
     ax.set_title(f"{sc.patient}, seed {sc.seed}, LGS {sc.lgs_mode}: glucose, CGM and insulin the pod delivered "
                  "(grey = suspended)", fontsize=10)
-    ax.legend(loc="upper left", fontsize=8)
-    # Insulin as the pod's mechanism pushed it, as a rate averaged over 5 minutes: the basal shows
-    # as a floor, boluses go off the scale and are labelled with their size.
+    ax.legend(loc="lower left", fontsize=8)
+    # Insulin as the pod's mechanism pushed it, as a rate averaged over 30 minutes (shorter buckets
+    # alias the basal's whole pulses): the basal shows as a floor, boluses go off the scale and are
+    # labelled with their size.
     buckets: dict[int, int] = {}
     for r in result.rows:
-        buckets[r.minute // 5] = buckets.get(r.minute // 5, 0) + r.pushed
-    rates = {k: v * 12 / 20 for k, v in buckets.items()}  # pulses per 5 min -> U/h
+        buckets[r.minute // 30] = buckets.get(r.minute // 30, 0) + r.pushed
+    rates = {k: v * 2 / 20 for k, v in buckets.items()}  # pulses per 30 min -> U/h
     top = max(1.0, result.basal_pph / 20 * 3)
-    ax2.bar([k * 5 / 60 for k in rates], [min(v, top) for v in rates.values()], width=5 / 60, align="edge",
+    ax2.bar([k / 2 for k in rates], [min(v, top) for v in rates.values()], width=0.5, align="edge",
             color="#6a1b9a")
     for e in result.events:
         if e["kind"] == "bolus":
             ax2.text(e["minute"] / 60 + 0.1, top * 0.92, f"bolus {units.format_units(int(e['pulses']))}", fontsize=7,
                      ha="left", va="top", color="#4a148c")
     ax2.set_ylim(0, top)
-    ax2.set_ylabel("U/h (5-min mean)")
+    ax2.set_ylabel("U/h (30-min mean)")
     ax2.set_xlabel(f"hours since {sc.label(0)}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
