@@ -6,7 +6,8 @@ Layout of the state directory (default ``$XDG_STATE_HOME/handset`` = ``~/.local/
                    settings, the last status read. Rewritten atomically (temp file, fsync, rename).
 ``history.jsonl``  append-only: one JSON record per line, never rewritten. A command is recorded
                    with its outcome ("confirmed", "unconfirmed", "rejected"); an unconfirmed
-                   command is settled later by a ``settle`` record that names it.
+                   command is settled later by a ``settle`` record that names it. The record
+                   kinds and their fields are documented in ``handset.history``.
 ``pods/``          pod.json of deactivated pods, kept for reference.
 ``lock``           flock'ed while a handset uses the directory, so two handsets cannot interleave.
 
