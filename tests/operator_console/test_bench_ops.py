@@ -83,7 +83,8 @@ def test_fresh_erases_everything_and_sets_what_a_test_needs(operator_pod) -> Non
     assert (p["progress"], p["address"], p["lot"], p["tid"], p["reservoir"], p["delivered"]) == (2, 0, 7, 8, 100, 0)
     assert p["occlusion_pulses"] == 80
     plant = link.bench_ok({"op": "plant"})
-    assert (plant["pushed"], plant["reservoir_pulses"], plant["occluded"], plant["recorded"]) == (0, 100, False, None)
+    assert (plant["pushed"], plant["reservoir_pulses"], plant["occluded"]) == (0, 100, False)
+    assert plant["recorded"] in (None, 0)  # nothing recorded (the store may say 0 or null)
     assert link.bench_ok({"op": "info"})["armed"] == []
     again = link.bench_ok({"op": "reset"})  # nothing of the old pod comes back after a power cycle
     assert (again["pod"]["progress"], again["pod"]["lot"], again["now_ms"]) == (2, 7, 0)
