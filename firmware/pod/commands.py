@@ -298,7 +298,7 @@ def execute(pod, c, seq, now_ms):
     elif t == 0x1E:
         pod.beep_config = (b["basal_beep"], b["temp_basal_beep"], b["bolus_beep"])
         if b["beep_type"] != 0x0F:
-            pod.hal.beep(b["beep_type"])
+            pod.sound(b["beep_type"])
     elif t == 0x1F:
         cancel(pod, b, now_ms)
     elif t == 0x1C:
@@ -319,7 +319,7 @@ def cancel(pod, b, now_ms):
     if bt:
         for bit in (4, 2, 1):
             if bits & bit:
-                pod.hal.beep(bt)
+                pod.sound(bt)
 
 
 def program(pod, table, prepared, now_ms):
@@ -330,7 +330,7 @@ def program(pod, table, prepared, now_ms):
         cfg[table] = beeps & 0x7F
         pod.beep_config = tuple(cfg)
         if beeps & 0x80:
-            pod.hal.beep(_ACK_BEEP)
+            pod.sound(_ACK_BEEP)
     pod.remind_ms = now_ms
     if table == 0:
         d.start_basal(plan, src, now_ms)

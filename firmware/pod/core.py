@@ -68,22 +68,24 @@ class Pod:
         self.beep_config = (0, 0, 0)
         self.last_ms = now_ms
         self.delivery = Delivery()
-        self.alerts = Alerts(hal.beep)
+        self.alerts = Alerts(self.sound)
         self.alerts_due = None
         self.occlusion = OcclusionDetector()
         self.pulse_log = PulseLog()
-        self.pending = 0          # pulses of the event being carried out (saved before they go)
-        self.pending_ev = -1      # and its delivery event (EV_*)
+        self.replay = None        # while a restart replays the journal: the strokes' known outcomes
+        self.cut_lost = 0         # bolus pulses of an event a power cut stopped (found by the replay)
         self.last_key = None      # [length, seq, crc32] of the last message answered
         self.last_reply = ""      # hex of its reply, sent again when the same message comes back
         self.table_corruption = 0
         self.remind_ms = now_ms  # program reminders are done up to here
-        self.log_saved = 0       # pulse_log.count when the log was last saved
-        self.saved_ms = now_ms   # pod time of the last saved state
-        if store is not None:
-            persist.load(self, store, now_ms)
+        self.saved_ms = now_ms   # pod time of the last journal record or snapshot
+        restored = store is not None and persist.load(self, store, now_ms)
         if occlusion_pulses:  # the command line's threshold wins over the saved one
             self.occlusion.set_threshold(occlusion_pulses)
+        if store is not None:
+            self.save()  # what a restart changed, and a short journal to replay next time
+            if not restored:
+                self.save()  # both snapshot slots: one bit flip never loses a new pod
 
     # ================================================================ reports
     def reservoir(self):
@@ -117,14 +119,15 @@ class Pod:
         """Carry out every pulse and timer due at or before now_ms, in order; the next deadline or None."""
         if now_ms < self.last_ms:
             now_ms = self.last_ms  # the clock never runs backwards for the pod
-        changed = False
+        store = self.store if self.replay is None else None
         while True:
             t, ev = self._next_event()
             if t is None or t > now_ms:
                 break
-            changed = True
             if ev >= 0:
                 self._delivery_event(ev, t)
+                if store is not None and store.wants_snapshot():
+                    self.save()  # between two events: a quiet moment for the journal to make room
             elif ev == -1:
                 self._alerts_step(t)
             elif ev == -2:
@@ -134,11 +137,11 @@ class Pod:
             elif ev == -4:
                 self._remind(t)
             else:
-                self.last_ms = t  # checkpoint: the pod time is saved
-                self.save()
+                self.last_ms = t  # checkpoint: the pod time is journaled
+                self.saved_ms = t
+                if store is not None:
+                    store.tick(t)
         self.last_ms = now_ms
-        if changed:
-            self.save()
         t, ev = self._next_event()
         return t
 
@@ -151,19 +154,20 @@ class Pod:
         had_temp = d.temp is not None
         n = d.take(ev, t)
         if n > 0 and self.fault_code == 0:
-            # Save the programs as advanced past this event BEFORE its pulses go: after a power
-            # cut the restored pod never pushes them again (it may lose them: the safe side).
-            self.pending = n
-            self.pending_ev = ev
             self.last_ms = t
-            self.save()
             while n > 0 and self.fault_code == 0:
-                if self._pulse(t, mode):
+                r = self._pulse(t, mode)
+                if r < 0:
+                    # replay: the power was cut before this stroke; the rest of the event is
+                    # lost, never pushed again (the safe side), and a bolus reports it
+                    if ev == EV_BOLUS:
+                        self.cut_lost += n
+                    n = 0
+                    break
+                if r:
                     n -= 1
             if n > 0 and ev == EV_BOLUS:
                 d.undelivered += n  # a fault stopped the event: its bolus pulses were not given
-            self.pending = 0
-            self.pending_ev = -1
         kind = d.pop_finished()
         if kind >= 0 or (d.bolus is None and d.missed):
             # the bolus is over (done, or stopped by a fault): its blocked pulses were not given
@@ -174,9 +178,9 @@ class Pod:
         elif kind == BOLUS_CANNULA and self.progress == 7:
             self.progress = 9 if self.reservoir() <= RESERVOIR_LOW else 8
         elif kind == BOLUS_NORMAL and self.beep_config[2] & 0x40:
-            self.hal.beep(_COMPLETION_BEEP)
+            self.sound(_COMPLETION_BEEP)
         if had_temp and d.temp is None and self.beep_config[1] & 0x40:
-            self.hal.beep(_COMPLETION_BEEP)
+            self.sound(_COMPLETION_BEEP)
         self._alerts_step(t)  # reservoir triggers follow every pulse
 
     def _reminders(self):
@@ -197,7 +201,7 @@ class Pod:
 
     def _remind(self, t):
         self.remind_ms = t
-        self.hal.beep(_REMINDER_BEEP)
+        self.sound(_REMINDER_BEEP)
 
     def _next_event(self):
         """(due ms, event): delivery events >= 0, -1 alerts, -2 activation timeout, -3 end of life."""
@@ -237,13 +241,24 @@ class Pod:
         return best, ev
 
     def _pulse(self, t, mode):
-        """One commanded stroke; False when the pod faulted instead (empty reservoir)."""
+        """One commanded stroke: 1 done, 0 the pod faulted instead (empty reservoir), -1 (replay
+        only) the journal ends before this stroke."""
         if self.reservoir() <= 0:
             self.fault(F_EMPTY, t)
-            return False
-        if self.store is not None:
-            self.store.save_delivered(self.delivered + 1)  # write-ahead: counted before it can go
-        pushed = self.hal.pump.pulse()
+            return 0
+        index = self.pulse_log.count + 1
+        if self.replay is not None:
+            pushed = self.replay.outcome(index, self.delivered)
+            if pushed < 0:
+                return -1
+        else:
+            store = self.store
+            if store is not None:
+                store.stroke(t, index, self.delivered)  # write-ahead: journaled before it can go
+                self.saved_ms = t
+            pushed = self.hal.pump.pulse()
+            if not pushed and store is not None:
+                store.blocked(index)
         if pushed:
             self.delivered += 1  # counted as delivered only when the mechanism says it went
         elif mode == MODE_BOLUS or mode == MODE_EXTENDED:
@@ -253,7 +268,7 @@ class Pod:
             self.progress = 9
         if self.occlusion.on_pulse(pushed):
             self.fault(F_OCCLUDED, t)
-        return True
+        return 1
 
     def _alerts_step(self, t):
         self.alerts_due = self.alerts.step(t, self.reservoir() if self.paired_ms is not None else None)
@@ -278,7 +293,7 @@ class Pod:
         self.fault_code = code
         self.fault_ms = t
         self.progress = 13
-        self.hal.beep(_SCREAMER_BEEP)
+        self.sound(_SCREAMER_BEEP)
 
     # ================================================================ messages
     def handle(self, data, now_ms):
@@ -302,13 +317,20 @@ class Pod:
                 return None
         elif address != self.address:
             return None
+        store = self.store if self.replay is None else None
+        if store is not None:
+            # journaled before it is carried out: after a power loss the replay carries it out
+            # again, so its reply (kept below) survives, and a retry gets that reply
+            store.message(now_ms, data)
+            self.saved_ms = now_ms
         reply = self._handle(data, seq, now_ms)
         if not status_only:
             # Only a command is kept for a repeat: a status request is answered afresh each time,
             # and it must not push out the command a retry may still bring.
             self.last_key = key
             self.last_reply = reply.hex()
-            self.save()  # the reply is kept with the state it answered, across a power loss too
+        if store is not None and store.wants_snapshot():
+            self.save()
         return reply
 
     def _handle(self, data, seq, now_ms):
@@ -357,13 +379,16 @@ class Pod:
 
     # ================================================================ persistence
     def save(self):
-        """Persist the whole pod now (the bench calls it after changing a setting)."""
-        if self.store is not None:
+        """Save a snapshot of the whole pod now (the bench calls it after changing a setting,
+        which the journal does not record)."""
+        if self.store is not None and self.replay is None:
             self.saved_ms = self.last_ms
             self.store.save(self.to_state())
-            if self.pulse_log.count != self.log_saved and not self.pending:
-                self.store.save_words(self.pulse_log.to_words())
-                self.log_saved = self.pulse_log.count
+
+    def sound(self, beep_type):
+        """Beep (not while a restart replays the journal: those beeps sounded already)."""
+        if self.replay is None:
+            self.hal.beep(beep_type)
 
     def to_state(self):
         """The whole pod as a JSON-able dict of ints, strings and lists."""

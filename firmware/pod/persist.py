@@ -2,14 +2,18 @@
 
     state = to_state(pod)        # the whole pod as a JSON-able dict
     restore(pod, state)          # become that pod (raises KeyError/ValueError on a malformed one)
-    load(pod, store, now_ms)     # at start-up: the newest usable saved state (SPEC.md 8 "Restart")
+    load(pod, store, now_ms)     # at start-up: the newest usable snapshot, its journal replayed
+                                 # (SPEC.md 8 "Restart")
 """
+import struct
+
 from eros.blocks import decode_blocks
 from eros.nonce import NonceState
 from eros.plan import plan_from_blocks
 from pod.alerts import Alerts
 from pod.codes import F_STATE_LOST, RESERVOIR_LOW
-from pod.delivery import Delivery, BOLUS_NORMAL, EV_BOLUS
+from pod.delivery import Delivery, BOLUS_NORMAL
+from pod.store import REC_MESSAGE, REC_STROKE, REC_BLOCKED, REC_TICK
 from pod.occlusion import OcclusionDetector
 from pod.pulselog import PulseLog
 
@@ -25,62 +29,140 @@ def to_state(pod):
             "fault_config": list(pod.fault_config), "beep_config": list(pod.beep_config),
             "last_ms": pod.last_ms, "delivery": pod.delivery.to_state(),
             "alerts": pod.alerts.to_state(), "alerts_due": pod.alerts_due,
-            "occlusion": pod.occlusion.to_state(), "pending": pod.pending, "pending_ev": pod.pending_ev,
+            "occlusion": pod.occlusion.to_state(), "plog": pod.pulse_log.to_words(),
             "last": [pod.last_key, pod.last_reply],
             "table_corruption": pod.table_corruption}
 
 
+class _Quiet:
+    """The hal while the journal is replayed: what it records happened already (beeps, logs),
+    and the mechanism is not touched (each stroke's outcome comes from the journal)."""
+
+    def __init__(self, hal):
+        self.storage = hal.storage
+        self.pump = None
+
+    def beep(self, beep_type):
+        pass
+
+    def log(self, text):
+        pass
+
+
+class Replay:
+    """The outcome of each journaled stroke, for Pod._pulse while the journal is replayed."""
+
+    def __init__(self, records, position):
+        self.strokes = {}   # stroke number -> [pulses delivered before it, pushed 1/0]
+        self.last = 0       # the newest stroke number
+        self.last_t = None  # pod time of the newest record
+        known = True        # the newest stroke's outcome is known (a record follows it)
+        for kind, payload in records:
+            if kind == REC_STROKE:
+                t, index, before = struct.unpack(">QII", payload)
+                self.strokes[index] = [before, 1]
+                self.last = index
+                known = False
+            elif kind == REC_BLOCKED:
+                index = struct.unpack(">I", payload)[0]
+                if index in self.strokes:
+                    self.strokes[index][1] = 0
+                known = True
+            else:
+                known = True
+        self.in_flight = None
+        if self.last and not known:
+            # The power went during the newest stroke: the mechanism tells whether it moved; a
+            # mechanism that cannot tell leaves it counted (one pulse ahead: the safe side).
+            before = self.strokes[self.last][0]
+            if position == before:
+                self.strokes[self.last][1] = 0
+                self.in_flight = 0
+            else:
+                self.in_flight = 1 if position == before + 1 else -1
+
+    def outcome(self, index, delivered):
+        """1 pushed, 0 blocked, -1 the journal ends before stroke `index`."""
+        s = self.strokes.get(index)
+        if s is None:
+            return -1
+        if s[0] != delivered:
+            raise ValueError("the journal does not replay: stroke %d had %d pulses before it, the "
+                             "replay %d" % (index, s[0], delivered))
+        return s[1]
+
+
+def replay(pod, records, position):
+    """Carry out on the restored snapshot what the journal says happened after it, in order:
+    messages handled at their pod time, time passing to each stroke and checkpoint."""
+    r = Replay(records, position)
+    pod.replay = r
+    try:
+        for kind, payload in records:
+            if kind == REC_MESSAGE:
+                pod.handle(payload[8:], struct.unpack_from(">Q", payload, 0)[0])
+            elif kind == REC_STROKE or kind == REC_TICK:
+                pod.step(struct.unpack_from(">Q", payload, 0)[0])
+        if r.last and pod.pulse_log.count < r.last:
+            raise ValueError("the journal does not replay: %d strokes journaled, %d replayed"
+                             % (r.last, pod.pulse_log.count))
+    finally:
+        pod.replay = None
+    return r
+
+
 def load(pod, store, now_ms):
-    """Become the pod of the newest usable saved state (see SPEC.md "Restart")."""
-    recorded = store.load_delivered()
+    """Become the pod of the newest usable snapshot with its journal replayed (SPEC.md 8);
+    True when it did, False for a new pod (or one faulted 0x3D: nothing usable)."""
     hal, lot, tid, fill = pod.hal, pod.lot, pod.tid, pod.fill
-    for saved in store.states():
+    position = hal.pump.position() if hal.pump is not None else None
+    for saved, pos in store.snapshots():
         try:
-            limit = saved["delivered"] + saved.get("pending", 0)
-            if recorded is not None and recorded > limit:
-                # pulses went out that this record does not know of: its programs are stale
-                raise ValueError("%d pulses recorded, the state knows %d" % (recorded, limit))
+            journaled = store.journaled_before(pos)
+            if journaled is not None and journaled > saved["delivered"]:
+                # strokes went out that this snapshot does not know of: its programs are stale
+                raise ValueError("%d pulses journaled, the snapshot knows %d" % (journaled, saved["delivered"]))
+            records = store.records(pos)
+            pod.hal = _Quiet(hal)
             restore(pod, saved)
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
-            pod.hal.log("saved pod state unusable (%s): trying an older one" % e)
+            r = replay(pod, records, position)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError, struct.error) as e:
+            hal.log("saved pod state unusable (%s): trying an older one" % e)
             pod.__init__(hal, lot, tid, fill, now_ms)
             pod.store = store
             continue
-        restarted(pod, recorded)
-        return
-    if recorded is not None or store.used():
+        pod.hal = hal
+        store.keep(pos)
+        restarted(pod, r, position)
+        if r.in_flight == 0:
+            store.blocked(r.last)  # the journal agrees: that stroke did not go
+        return True
+    if store.used():
         # This pod has delivered insulin but no saved state can be trusted: never start over
         # as a fresh pod (a full reservoir count, pairing again); stay faulted, deliver nothing.
-        pod.hal.log("no usable saved pod state after a restart: faulting 0x%02x" % F_STATE_LOST)
+        recorded = store.journaled_before(None)
+        if recorded is None:
+            recorded = store.load_delivered()
+        hal.log("no usable saved pod state after a restart: faulting 0x%02x" % F_STATE_LOST)
         pod.delivered = recorded or 0
         pod.table_corruption = 1
         pod.fault(F_STATE_LOST, now_ms)
+    return False
 
 
-def restarted(pod, recorded):
-    """After restore(): account for the write-ahead counter; a running bolus is not resumed."""
-    planned = pod.delivered + pod.pending  # what the saved event was about to deliver
-    if recorded is not None and recorded > pod.delivered:
-        pod.delivered = recorded
-    position = pod.hal.pump.position()
-    if position is not None and position == pod.delivered - 1:
-        # The mechanism tells where the plunger stands: the stroke in flight at the power cut
-        # never went. Without that reading the count stays one ahead (the safe side).
+def restarted(pod, r, position):
+    """After the replay: say what the power cut did; a running bolus is not resumed."""
+    if r.in_flight == 0:
         pod.hal.log("restart: the pulse in flight at the power loss was not delivered")
-        pod.delivered = position
-    elif position is not None and position != pod.delivered:
-        pod.hal.log("restart: the mechanism reads %d pulses, the pod recorded %d" % (position, pod.delivered))
-    if pod.store is not None and recorded is not None and recorded != pod.delivered:
-        pod.store.save_delivered(pod.delivered)
-    # pulses of a cut bolus event that never went out count as not delivered
-    lost = planned - pod.delivered if pod.pending_ev == EV_BOLUS else 0
-    pod.pending = 0
-    pod.pending_ev = -1
+    elif r.in_flight == -1 and position is not None:
+        pod.hal.log("restart: the mechanism reads %d pulses, the pod counts %d" % (position, pod.delivered))
     d = pod.delivery
+    lost = pod.cut_lost
+    pod.cut_lost = 0
     if d.bolus is not None:
         pod.hal.log("restart: the %s was not resumed, %d pulses not delivered"
-                     % ("bolus" if d.bolus_kind == BOLUS_NORMAL else "activation bolus",
-                        d.bolus_left() + max(lost, 0)))
+                    % ("bolus" if d.bolus_kind == BOLUS_NORMAL else "activation bolus",
+                       d.bolus_left() + d.missed + lost))
         d.cancel(4)  # keeps its undelivered pulses for bolus_remaining
     if lost > 0:
         d.undelivered += lost
@@ -108,25 +190,15 @@ def restore(pod, s):
     pod.last_ms = s["last_ms"]
     pod.delivery = Delivery()
     pod.delivery.restore(s["delivery"], _plan_from_src, pod.last_ms)
-    pod.alerts = Alerts.from_state(pod.hal.beep, s["alerts"])
+    pod.alerts = Alerts.from_state(pod.sound, s["alerts"])
     pod.alerts_due = s["alerts_due"]
     pod.occlusion = OcclusionDetector.from_state(s["occlusion"])
-    pod.pending = s.get("pending", 0)
-    pod.pending_ev = s.get("pending_ev", -1)
-    pod.pulse_log = PulseLog()
-    if pod.store is not None:
-        words = pod.store.load_words()
-        if words is not None:
-            try:
-                pod.pulse_log = PulseLog.from_words(words)
-            except ValueError:
-                pod.hal.log("pulse log record unusable: the pulse log starts empty")
+    pod.pulse_log = PulseLog.from_words(s["plog"])
     last = s.get("last") or [None, ""]
     pod.last_key = last[0]
     pod.last_reply = last[1]
     pod.table_corruption = s.get("table_corruption", 0)
     pod.remind_ms = pod.last_ms
-    pod.log_saved = pod.pulse_log.count
     pod.saved_ms = pod.last_ms
 
 

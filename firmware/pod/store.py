@@ -1,15 +1,16 @@
-"""Persistent pod state over hal.storage: CRC-protected records in A/B slots.
+"""Persistent pod state over hal.storage: rare snapshots plus an append-only journal.
 
-Three independent record pairs:
-* the full state (a JSON dict) in "state.a" / "state.b";
-* the write-ahead delivered-pulse counter in "dlv.a" / "dlv.b", written BEFORE each pulse is
-  pushed, so a power cut can over-count by one pulse but never forget one that was delivered
-  (the pod never re-delivers insulin it cannot account for);
-* the pulse log (pod/pulselog.py) in "plog.a" / "plog.b": big-endian u32 words, kept apart so
-  that the frequent state records stay small (a 192 KB heap).
-Each save writes the slot NOT holding the newest valid record, so a torn or corrupt write never
-destroys the last good one; load returns the valid record with the highest sequence number and
-never raises on garbage (missing, empty, truncated, bit-flipped, foreign data).
+* A snapshot is the whole pod (a JSON dict, pulse log included) in "state.a" / "state.b", written
+  only when a restart or a bench change needs one, or when the journal must make room. Each save
+  writes the slot NOT holding the newest valid record, so a torn or corrupt write never destroys
+  the last good one; loading never raises on garbage (missing, empty, truncated, bit-flipped).
+* The journal (pod/journal.py, in the flash region "journal") holds what happened since: every
+  message the pod handled (with its pod time), every stroke BEFORE it is pushed (write-ahead:
+  pod time, stroke number, pulses delivered before it), every stroke that did not move the
+  plunger, and a time checkpoint when nothing else was written for 10 minutes. A snapshot names
+  the journal position it covers up to; the pod after a restart is that snapshot with the
+  journal's records replayed on it (pod/persist.py). One stroke costs one record: one page
+  program, no file rewritten, no sector erased except once per 4 KB of records.
 
 Record: header ">2sBBIII" = magic b"EP", version, kind, sequence, payload length, CRC32 of the
 first 12 header bytes and the payload; then the payload (UTF-8 JSON, or a big-endian u32).
@@ -23,18 +24,25 @@ try:
 except ImportError:  # CPython: const() is only a compiler hint
     const = int
 
+from pod.journal import Journal
+
 _MAGIC = b"EP"
 _VERSION = const(1)
 _KIND_STATE = const(1)
-_KIND_DELIVERED = const(2)
-_KIND_LOG = const(3)
 _HEADER = ">2sBBIII"
 _HEADER_LEN = const(16)
 _CRC_SPAN = const(12)       # header bytes covered by the CRC (all but the CRC itself)
 _SEQ_MAX = const(0xFFFFFFFF)
 STATE_NAMES = ("state.a", "state.b")
-DELIVERED_NAMES = ("dlv.a", "dlv.b")
-LOG_NAMES = ("plog.a", "plog.b")
+JOURNAL_NAME = "journal"
+JOURNAL_SECTORS = const(16)  # 64 KB: about 2,900 strokes between two snapshots
+_SPARE_SECTORS = const(3)    # a snapshot is due when only this many sectors can still be erased
+_OLD_NAMES = ("dlv.a", "dlv.b", "plog.a", "plog.b")
+# journal record kinds
+REC_MESSAGE = const(1)   # u64 pod time, then the message bytes
+REC_STROKE = const(2)    # u64 pod time, u32 stroke number (1-based), u32 pulses delivered before it
+REC_BLOCKED = const(3)   # u32 stroke number: it did not move the plunger
+REC_TICK = const(4)      # u64 pod time: a checkpoint
 
 
 def encode_record(kind, seq, payload):
@@ -111,76 +119,127 @@ class _Pair:
 
 
 class Store:
-    """Pod state and write-ahead delivered counter over a hal.storage object."""
+    """Snapshots and journal over a hal.storage object (read/write/remove files, region())."""
 
-    def __init__(self, storage):
+    def __init__(self, storage, sectors=JOURNAL_SECTORS):
         self._storage = storage
         self._state = _Pair(storage, STATE_NAMES, _KIND_STATE)
-        self._delivered = _Pair(storage, DELIVERED_NAMES, _KIND_DELIVERED)
-        self._log = _Pair(storage, LOG_NAMES, _KIND_LOG)
+        self._sectors = sectors
+        self._journal = None
+
+    @property
+    def journal(self):
+        """The journal, opened (scanned) on first use."""
+        if self._journal is None:
+            self._journal = Journal(self._storage.region(JOURNAL_NAME, self._sectors))
+        return self._journal
 
     def load(self):
-        """Newest valid saved state dict, or None when there is none."""
+        """Newest valid snapshot dict, or None when there is none."""
         states = self.states()
         return states[0] if states else None
 
     def states(self):
-        """Every valid saved state dict, newest first (at most two: the A/B slots)."""
+        """Every valid snapshot dict, newest first (at most two: the A/B slots)."""
+        return [s[0] for s in self.snapshots()]
+
+    def snapshots(self):
+        """Every valid snapshot as (state dict, journal position it covers up to), newest first."""
         out = []
         for _, payload in self._state.records():
             try:
-                state = json.loads(payload)
-            except Exception:  # CRC passed but not JSON: skip to the older record
+                snap = json.loads(payload)
+                state, pos = snap["pod"], snap["journal"]
+            except Exception:  # CRC passed but not a snapshot: skip to the older record
                 continue
-            if isinstance(state, dict):
-                out.append(state)
+            if isinstance(state, dict) and isinstance(pos, list) and len(pos) == 2:
+                out.append((state, pos))
         return out
 
     def used(self):
-        """True when any record file exists, valid or not (this pod has run before)."""
-        for name in STATE_NAMES + DELIVERED_NAMES:
+        """True when this pod has run before: a snapshot file (valid or not) or a journal record."""
+        for name in STATE_NAMES:
             try:
                 if self._storage.read(name) is not None:
                     return True
             except Exception:  # unreadable: it exists but cannot be trusted
                 return True
-        return False
+        return self.journal.head_seq > 0
 
     def save(self, state):
-        """Save a JSON-able dict as the newest record (storage errors propagate)."""
+        """Save a JSON-able dict as the newest snapshot, covering the journal up to now; the
+        journal sectors before it may then be erased (storage errors propagate)."""
         if not isinstance(state, dict):
             raise ValueError("Pod state must be a dict to be saved.")
-        self._state.write(json.dumps(state).encode())
+        pos = self.journal.position()
+        self._state.write(json.dumps({"journal": pos, "pod": state}).encode())
+        self.journal.keep_from = pos[0]
+
+    def keep(self, position):
+        """After a restart from the snapshot of `position`: the journal from there on is needed."""
+        self.journal.keep_from = position[0]
+
+    def wants_snapshot(self):
+        """True when the journal must make room: the pod should save a snapshot at its next
+        quiet moment (between delivery events, after a message)."""
+        return self.journal.free_sectors() <= _SPARE_SECTORS
+
+    def records(self, position):
+        """[(kind, payload)] journaled from `position` on; ValueError when they are gone."""
+        return self.journal.records(position)
+
+    def append(self, kind, payload):
+        self.journal.append(kind, payload)
+
+    def stroke(self, t, index, delivered_before):
+        """Write-ahead, before stroke number `index` is pushed."""
+        self.journal.append(REC_STROKE, struct.pack(">QII", t, index, delivered_before))
+
+    def blocked(self, index):
+        """Stroke `index` did not move the plunger."""
+        self.journal.append(REC_BLOCKED, struct.pack(">I", index))
+
+    def message(self, t, data):
+        self.journal.append(REC_MESSAGE, struct.pack(">Q", t) + bytes(data))
+
+    def tick(self, t):
+        self.journal.append(REC_TICK, struct.pack(">Q", t))
+
+    def journaled_before(self, position):
+        """The write-ahead count of the strokes journaled before `position` (None when none are
+        left in the journal): a snapshot at `position` that knows fewer pulses is stale."""
+        try:
+            recs = self.journal.records([0, 0], position)
+        except ValueError:
+            return None
+        return _count(None, recs)
 
     def load_delivered(self):
-        """Newest valid delivered-pulse total, or None."""
-        for _, payload in self._delivered.records():
-            if len(payload) == 4:
-                return struct.unpack(">I", payload)[0]
-        return None
-
-    def save_delivered(self, total_pulses):
-        """Write-ahead: record total_pulses (including the pulse about to be pushed)."""
-        if not isinstance(total_pulses, int) or not 0 <= total_pulses <= _SEQ_MAX:
-            raise ValueError("Delivered total %r must be 0..2^32-1 pulses." % (total_pulses,))
-        self._delivered.write(struct.pack(">I", total_pulses))
-
-    def load_words(self):
-        """Newest valid pulse-log record as a list of u32 words, or None."""
-        for _, payload in self._log.records():
-            if len(payload) % 4 == 0:
-                return list(struct.unpack(">%dI" % (len(payload) // 4), payload))
-        return None
-
-    def save_words(self, words):
-        """Save a list of u32 words (the pulse log's state) as the newest record."""
-        for w in words:
-            if not isinstance(w, int) or not 0 <= w <= _SEQ_MAX:
-                raise ValueError("Pulse-log word %r must be 0..2^32-1." % (w,))
-        self._log.write(struct.pack(">%dI" % len(words), *words))
+        """The write-ahead delivered count: pulses that may have gone, as far as the store knows
+        (the newest snapshot's count, or the last stroke's count plus the stroke unless it was
+        blocked); None when nothing was saved."""
+        snaps = self.snapshots()
+        state, pos = snaps[0] if snaps else (None, [0, 0])
+        try:
+            recs = self.journal.records(pos)
+        except ValueError:
+            recs = []
+        return _count(state.get("delivered") if state is not None else None, recs)
 
     def erase(self):
-        """Remove every record (a deactivated pod starts clean)."""
+        """Remove every snapshot and journal record (a new pod starts clean)."""
         self._state.erase()
-        self._delivered.erase()
-        self._log.erase()
+        self.journal.erase_all()
+        for name in _OLD_NAMES:  # files of the previous store layout
+            self._storage.remove(name)
+
+
+def _count(n, records):
+    """Pulses that may have gone after `records`, starting from n: the last stroke's count plus
+    that stroke, unless it was blocked."""
+    for kind, payload in records:
+        if kind == REC_STROKE and len(payload) == 16:
+            n = struct.unpack(">QII", payload)[2] + 1
+        elif kind == REC_BLOCKED and n is not None:
+            n -= 1
+    return n

@@ -46,7 +46,8 @@ class FlashPod:
 
     def boot(self) -> None:
         storage = FileStorage(self.folder)
-        self.plant = Plant.load(storage, None, self.fill)
+        # the plant (the simulated mechanism) keeps its own files: not the pod's flash budget
+        self.plant = Plant.load(FileStorage(self.folder), None, self.fill)
         outer = self
 
         class Pump:

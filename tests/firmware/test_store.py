@@ -1,4 +1,5 @@
-"""Persistent store (firmware/pod/store.py): A/B records that survive torn writes and bit flips."""
+"""Persistent store (firmware/pod/store.py, pod/journal.py): A/B snapshots that survive torn writes
+and bit flips, and the append-only journal on a flash region that survives torn programs."""
 from __future__ import annotations
 
 import struct
@@ -7,7 +8,9 @@ from pathlib import Path
 import pytest
 
 
-from pod.store import DELIVERED_NAMES, STATE_NAMES, Store, decode_record, encode_record
+from pod.hal.storage import PAGE, SECTOR
+from pod.journal import MAX_CHUNK, Journal
+from pod.store import REC_MESSAGE, REC_STROKE, STATE_NAMES, Store, decode_record, encode_record
 
 STATE_1 = {"progress": 8, "delivered": 120, "alerts": [None, [1, 2, 3]], "lot": 41847, "name": "pod"}
 STATE_2 = {"progress": 9, "delivered": 3000, "alerts": [], "lot": 41847, "name": "pod"}
@@ -18,6 +21,39 @@ class PowerCut(Exception):
     """The simulated power failed in the middle of a write."""
 
 
+class MemoryFlash:
+    """In-memory NOR flash region (the FlashRegion rules) whose next program can be torn."""
+
+    def __init__(self, sectors: int) -> None:
+        self.sectors = sectors
+        self.size = sectors * SECTOR
+        self.data = bytearray(b"\xff" * self.size)
+        self.programs = 0
+        self.erases = 0
+        self._tear_at: int | None = None
+
+    def read(self, offset: int, n: int) -> bytes:
+        return bytes(self.data[offset:offset + n])
+
+    def program(self, offset: int, data: bytes) -> None:
+        assert offset // PAGE == (offset + len(data) - 1) // PAGE, "a program crossed a page"
+        self.programs += 1
+        keep = len(data)
+        if self._tear_at is not None:
+            keep, self._tear_at = self._tear_at, None
+        for i in range(keep):
+            self.data[offset + i] &= data[i]
+        if keep < len(data):
+            raise PowerCut("program")
+
+    def erase(self, sector: int) -> None:
+        self.erases += 1
+        self.data[sector * SECTOR:(sector + 1) * SECTOR] = b"\xff" * SECTOR
+
+    def tear_next_program(self, k: int) -> None:
+        self._tear_at = k
+
+
 class FaultyStorage:
     """In-memory hal.storage with the medium-level fault model: torn writes and bit flips."""
 
@@ -25,6 +61,12 @@ class FaultyStorage:
         self.files: dict[str, bytes] = {}
         self.writes: list[str] = []
         self._tear_at: int | None = None
+        self.flash: MemoryFlash | None = None
+
+    def region(self, name: str, sectors: int) -> MemoryFlash:
+        if self.flash is None:
+            self.flash = MemoryFlash(sectors)
+        return self.flash
 
     def read(self, name: str) -> bytes | None:
         return self.files.get(name)
@@ -88,7 +130,9 @@ def test_record_layout() -> None:
 
 
 def test_every_torn_length_keeps_the_last_good_state() -> None:
-    full = len(encode_record(1, 2, b'{"progress": 9, "delivered": 3001, "alerts": [], "lot": 41847, "name": "pod"}'))
+    scratch, store = two_saves()
+    store.save(STATE_3)
+    full = len(scratch.files[STATE_NAMES[0]])
     for k in range(full):
         storage, store = two_saves()
         storage.tear_next_write(k)
@@ -123,13 +167,13 @@ def test_every_single_bit_flip_of_the_newest_record_falls_back() -> None:
 ])
 def test_garbage_in_both_slots_gives_none(garbage: bytes) -> None:
     storage = FaultyStorage()
-    for name in STATE_NAMES + DELIVERED_NAMES:
+    for name in STATE_NAMES:
         storage.files[name] = garbage
     store = Store(storage)
     assert store.load() is None and store.load_delivered() is None
     store.save(STATE_1)
-    store.save_delivered(7)
-    assert Store(storage).load() == STATE_1 and Store(storage).load_delivered() == 7
+    store.stroke(1000, 1, 120)
+    assert Store(storage).load() == STATE_1 and Store(storage).load_delivered() == 121
 
 
 def test_wrong_length_version_kind_and_magic_are_rejected() -> None:
@@ -164,68 +208,155 @@ def test_save_refuses_what_it_cannot_store() -> None:
     store = Store(storage)
     with pytest.raises(ValueError):
         store.save([1, 2])  # type: ignore[arg-type]
-    for bad in (-1, 2**32, "5", None):
-        with pytest.raises(ValueError):
-            store.save_delivered(bad)  # type: ignore[arg-type]
     assert storage.files == {}
 
 
-def test_delivered_counter_write_ahead_and_torn_writes() -> None:
+def test_write_ahead_count_follows_strokes_and_blocked_strokes() -> None:
+    storage, store = two_saves()                       # STATE_2: 3000 delivered
+    assert Store(storage).load_delivered() == 3000
+    store.stroke(5000, 3001, 3000)
+    assert Store(storage).load_delivered() == 3001     # the stroke may have gone
+    store.blocked(3001)
+    assert Store(storage).load_delivered() == 3000     # it did not
+    store.stroke(6000, 3002, 3000)
+    assert Store(storage).load_delivered() == 3001
+    store.save(STATE_3)                                # a snapshot covers the journal so far
+    assert Store(storage).load_delivered() == 3001
+    assert Store(storage).snapshots()[0][1] == store.journal.position()
+
+
+def test_a_stroke_is_one_small_page_program() -> None:
+    storage, store = two_saves()
+    flash = storage.flash
+    assert flash is not None
+    before = flash.programs
+    for i in range(1, 1001):
+        store.stroke(i * 180_000, i, i - 1)
+    # one program per stroke, plus one sector header every ~4 KB: no file written, no erase
+    assert flash.programs - before <= 1000 + 1000 // 150 + 1
+    assert storage.writes == list(STATE_NAMES) and flash.erases == 0
+
+
+def test_journal_records_come_back_in_order_across_sectors_and_long_payloads() -> None:
     storage = FaultyStorage()
     store = Store(storage)
-    for total in range(1, 50):
-        store.save_delivered(total)
-    assert Store(storage).load_delivered() == 49
-    assert storage.writes[:4] == [DELIVERED_NAMES[0], DELIVERED_NAMES[1]] * 2
-    record_len = len(storage.files[DELIVERED_NAMES[0]])
-    assert record_len == 20  # tiny: cheap enough for every pulse
-    for k in range(record_len):
-        storage.tear_next_write(k)
-        with pytest.raises(PowerCut):
-            store.save_delivered(50)
-        assert Store(storage).load_delivered() == 49, f"torn at {k}"
-        store = Store(storage)
-    for bit in range(record_len * 8):
+    sent = []
+    for i in range(150):
+        payload = bytes([i & 0xFF]) * (1 + (i * 37) % (3 * MAX_CHUNK))  # some span several records
+        store.append(REC_MESSAGE, payload)
+        sent.append((REC_MESSAGE, payload))
+    assert store.journal.head_seq > 8
+    assert Store(storage).records([0, 0]) == sent
+
+
+def test_every_torn_program_loses_only_the_record_being_written() -> None:
+    for k in range(0, 22):
         storage = FaultyStorage()
         store = Store(storage)
-        store.save_delivered(49)
-        store.save_delivered(50)
-        storage.flip(DELIVERED_NAMES[1], bit)
-        assert Store(storage).load_delivered() == 49, f"bit {bit} flipped went unnoticed"
+        for i in range(1, 11):
+            store.stroke(i * 1000, i, i - 1)
+        assert storage.flash is not None
+        storage.flash.tear_next_program(k)
+        with pytest.raises(PowerCut):
+            store.stroke(11_000, 11, 10)
+        after = Store(storage)
+        kept = [r for r in after.records([0, 0]) if r[0] == REC_STROKE]
+        assert [struct.unpack(">QII", p)[1] for _, p in kept] == list(range(1, 11)), f"torn at {k}"
+        after.stroke(11_000, 11, 10)                   # the writer goes on past the torn bytes
+        after.stroke(12_000, 12, 11)
+        again = [struct.unpack(">QII", p)[1] for kind, p in Store(storage).records([0, 0]) if kind == REC_STROKE]
+        assert again == list(range(1, 13)), f"torn at {k}"
 
 
-def test_state_and_delivered_records_are_independent() -> None:
-    storage, store = two_saves()
-    store.save_delivered(3005)
-    storage.files[STATE_NAMES[0]] = storage.files[DELIVERED_NAMES[0]]  # a record of the wrong kind
-    assert Store(storage).load() == STATE_2
-    storage.files[DELIVERED_NAMES[0]] = storage.files[STATE_NAMES[1]]
-    assert Store(storage).load_delivered() is None
+def test_bit_flips_in_the_journal_drop_records_never_invent_them() -> None:
+    storage = FaultyStorage()
+    store = Store(storage)
+    for i in range(1, 21):
+        store.stroke(i * 1000, i, i - 1)
+    flash = storage.flash
+    assert flash is not None
+    good = bytes(flash.data[:PAGE])
+    for bit in range(16 * 8, 80 * 8):                  # the first records after the sector header
+        flash.data[:PAGE] = good
+        flash.data[bit // 8] ^= 1 << (bit % 8)
+        got = [struct.unpack(">QII", p)[1] for kind, p in Store(storage).records([0, 0]) if kind == REC_STROKE]
+        assert set(got) <= set(range(1, 21)) and got == sorted(got), f"bit {bit}"
+        assert len(got) < 20 or bit // 8 >= 16 + 22 * 3, f"bit {bit} flipped went unnoticed"
+
+
+def test_the_journal_erases_only_what_no_snapshot_needs() -> None:
+    storage = FaultyStorage()
+    store = Store(storage, sectors=6)
+    store.save(STATE_1)
+    i = 0
+    while not store.wants_snapshot():
+        i += 1
+        store.stroke(i, i, i - 1)
+    flash = storage.flash
+    assert flash is not None and flash.erases == 0
+    with pytest.raises(OSError):                       # without a snapshot nothing may be erased
+        for _ in range(2000):
+            i += 1
+            store.stroke(i, i, i - 1)
+    assert Store(storage, sectors=6).load_delivered() == i - 1   # the failed stroke was not journaled
+    store.save(STATE_2)                                # covers everything so far
+    for _ in range(2000):
+        i += 1
+        store.stroke(i, i, i - 1)
+        if store.wants_snapshot():
+            store.save(STATE_3)
+    assert flash.erases > 0
+    snap, pos = Store(storage, sectors=6).snapshots()[0]
+    assert snap == STATE_3
+    recs = Store(storage, sectors=6).records(pos)
+    assert [struct.unpack(">QII", p)[1] for _, p in recs] == list(range(i - len(recs) + 1, i + 1))
 
 
 def test_erase_removes_everything() -> None:
     storage, store = two_saves()
-    store.save_delivered(5)
+    store.stroke(1, 3001, 3000)
     store.erase()
     assert storage.files == {} and store.load() is None and store.load_delivered() is None
+    assert not store.used()
     store.save(STATE_3)
     assert Store(storage).load() == STATE_3
 
 
 def test_real_files_in_a_temp_directory(tmp_path: Path) -> None:
-    hal_storage = pytest.importorskip("pod.hal.storage", reason="the platform's file storage is not written yet")
-    storage = hal_storage.FileStorage(str(tmp_path / "pod"))
+    from pod.hal.storage import FileStorage
+    storage = FileStorage(str(tmp_path / "pod"))
     store = Store(storage)
     store.save(STATE_1)
     store.save(STATE_2)
-    store.save_delivered(3000)
-    assert sorted(p.name for p in (tmp_path / "pod").iterdir()) == sorted(STATE_NAMES + DELIVERED_NAMES[:1])
-    fresh = Store(hal_storage.FileStorage(str(tmp_path / "pod")))
-    assert fresh.load() == STATE_2 and fresh.load_delivered() == 3000
+    store.stroke(10_000, 3001, 3000)
+    assert sorted(p.name for p in (tmp_path / "pod").iterdir()) == sorted(STATE_NAMES + ("journal",))
+    assert (tmp_path / "pod" / "journal").stat().st_size == 16 * SECTOR
+    fresh = Store(FileStorage(str(tmp_path / "pod")))
+    assert fresh.load() == STATE_2 and fresh.load_delivered() == 3001
+    counters = storage.counters()
+    assert counters["files_written"] == 2 and counters["programs"] == 2 and counters["erases"] == 0
     newest = tmp_path / "pod" / STATE_NAMES[1]
     newest.write_bytes(newest.read_bytes()[:-3])  # a torn file on disk
-    assert Store(hal_storage.FileStorage(str(tmp_path / "pod"))).load() == STATE_1
-    fresh = Store(hal_storage.FileStorage(str(tmp_path / "pod")))
+    assert Store(FileStorage(str(tmp_path / "pod"))).load() == STATE_1
+    fresh = Store(FileStorage(str(tmp_path / "pod")))
     fresh.save(STATE_3)
     assert newest.stat().st_size > 16
-    assert Store(hal_storage.FileStorage(str(tmp_path / "pod"))).load() == STATE_3
+    assert Store(FileStorage(str(tmp_path / "pod"))).load() == STATE_3
+
+
+def test_a_region_of_another_size_starts_erased(tmp_path: Path) -> None:
+    from pod.hal.storage import FlashRegion
+    path = str(tmp_path / "journal")
+    r = FlashRegion(path, 2)
+    r.program(16, b"\x01\x02")
+    assert FlashRegion(path, 2).read(16, 2) == b"\x01\x02"
+    assert FlashRegion(path, 3).read(16, 2) == b"\xff\xff"
+    with pytest.raises(ValueError):
+        FlashRegion(path, 3).program(250, b"\x00" * 10)   # crosses a page
+
+
+def test_journal_reads_garbage_without_raising() -> None:
+    flash = MemoryFlash(2)
+    flash.data[:] = bytes((i * 7919) & 0xFF for i in range(len(flash.data)))
+    j = Journal(flash)
+    assert j.records([0, 0]) == []

@@ -1,7 +1,7 @@
 """Safety modules checked under the real MicroPython (also runs under CPython).
 
 Run: MICROPYPATH=firmware:protocol micropython tests/mp/safety_check.py
-Prints one line per failed check, the measured cost of the write-ahead counter, and finally
+Prints one line per failed check, the measured cost of a journaled stroke, and finally
 "OK <n> checks" (exit 0) or "FAILED <n> of <m> checks" (exit 1).
 """
 import json
@@ -10,7 +10,7 @@ import time
 
 from pod.alerts import Alerts
 from pod.occlusion import OcclusionDetector
-from pod.store import DELIVERED_NAMES, STATE_NAMES, Store, encode_record
+from pod.store import STATE_NAMES, Store
 from mpcheck import check, finish
 
 MIN = 60000
@@ -130,12 +130,43 @@ class PowerCut(Exception):
     pass
 
 
+class MemFlash:
+    """A flash region in memory (4 KB sectors, 256-byte pages) whose next program can be torn."""
+
+    def __init__(self, sectors):
+        self.sectors = sectors
+        self.data = bytearray(b"\xff" * (sectors * 4096))
+        self.tear = None
+
+    def read(self, offset, n):
+        return bytes(self.data[offset:offset + n])
+
+    def program(self, offset, data):
+        keep = len(data)
+        if self.tear is not None:
+            keep, self.tear = self.tear, None
+        for i in range(keep):
+            self.data[offset + i] &= data[i]
+        if keep < len(data):
+            raise PowerCut()
+
+    def erase(self, sector):
+        for i in range(sector * 4096, (sector + 1) * 4096):
+            self.data[i] = 0xFF
+
+
 class MemStorage:
     """hal.storage in memory with torn writes (first k bytes, then power cut) and bit flips."""
 
     def __init__(self):
         self.files = {}
         self.tear = None
+        self.flash = None
+
+    def region(self, name, sectors):
+        if self.flash is None:
+            self.flash = MemFlash(sectors)
+        return self.flash
 
     def read(self, name):
         return self.files.get(name)
@@ -154,7 +185,10 @@ class MemStorage:
 
 def check_store():
     s1, s2, s3 = {"delivered": 1, "alerts": [None, [1, 2]]}, {"delivered": 2, "x": "y"}, {"delivered": 3}
-    full = len(encode_record(1, 2, json.dumps(s3).encode()))
+    scratch = MemStorage()
+    probe = Store(scratch)
+    probe.save(s3)
+    full = len(scratch.files[STATE_NAMES[0]])
     for k in range(full + 1):
         storage = MemStorage()
         store = Store(storage)
@@ -181,16 +215,18 @@ def check_store():
         storage.files[STATE_NAMES[0]] = garbage
         storage.files[STATE_NAMES[1]] = garbage
         check(Store(storage).load() is None, "garbage %r loaded" % garbage[:8])
-    for k in range(20):
+    for k in range(22):
         storage = MemStorage()
         store = Store(storage)
-        store.save_delivered(41)
-        storage.tear = k
+        store.stroke(1000, 41, 40)
+        storage.flash.tear = k
         try:
-            store.save_delivered(42)
+            store.stroke(2000, 42, 41)
         except PowerCut:
             pass
-        check(Store(storage).load_delivered() == 41, "delivered torn at %d" % k)
+        check(Store(storage).load_delivered() == 41, "stroke record torn at %d" % k)
+        Store(storage).stroke(2000, 42, 41)
+        check(Store(storage).load_delivered() == 42, "stroke after a torn record at %d" % k)
 
 
 def _us():
@@ -198,10 +234,10 @@ def _us():
 
 
 def cost_ns(store, n):
-    """Mean nanoseconds per save_delivered call (ticks_us wraps after minutes: short runs only)."""
+    """Mean nanoseconds per journaled stroke (ticks_us wraps after minutes: short runs only)."""
     t0 = _us()
     for total in range(n):
-        store.save_delivered(total)
+        store.stroke(total * 1000, total + 1, total)
     t1 = _us()
     return (t1 - t0) * 1000 // n
 
@@ -209,7 +245,7 @@ def cost_ns(store, n):
 def check_files_and_cost():
     n = 500
     store = Store(MemStorage())
-    print("save_delivered cost, memory storage: %d ns per call" % cost_ns(store, 20 * n))
+    print("stroke record cost, memory flash: %d ns per stroke" % cost_ns(store, 4 * n))
     try:
         from pod.hal.storage import FileStorage
     except ImportError:
@@ -219,8 +255,8 @@ def check_files_and_cost():
     storage = FileStorage(directory)
     try:
         store = Store(storage)
-        print("save_delivered cost, FileStorage (%s): %d ns per call" % (directory, cost_ns(store, n)))
-        check(Store(FileStorage(directory)).load_delivered() == n - 1, "file delivered counter")
+        print("stroke record cost, FileStorage (%s): %d ns per stroke" % (directory, cost_ns(store, n)))
+        check(Store(FileStorage(directory)).load_delivered() == n, "file journal write-ahead count")
         store.save({"a": 1})
         store.save({"a": 2})
         path = directory + "/" + STATE_NAMES[1]
@@ -230,7 +266,7 @@ def check_files_and_cost():
             f.write(data[:-2])
         check(Store(FileStorage(directory)).load() == {"a": 1}, "torn file falls back")
     finally:
-        for name in STATE_NAMES + DELIVERED_NAMES:
+        for name in STATE_NAMES + ("journal",):
             storage.remove(name)
         os.rmdir(directory)
 

@@ -1,10 +1,24 @@
-# pod/hal/storage.py - named byte files in one directory, written atomically.
+# pod/hal/storage.py - the pod's two kinds of persistent storage, with write counters.
 #
-# Used on unix (a folder, ./var/pod by default) and on the Pico (a folder on the littlefs root).
-# A write goes to "<name>.tmp" first and is then renamed over the old file, so a power cut leaves
-# either the old or the new content, never a mix (rename is atomic on POSIX and on littlefs).
+# FileStorage: named byte files in one directory, written atomically (a write goes to
+# "<name>.tmp" first and is renamed over the old file, so a power cut leaves the old or the new
+# content, never a mix: rename is atomic on POSIX and on littlefs). Used for the rare snapshots.
+#
+# FlashRegion: a region of NOR flash for the append-only journal (pod/journal.py): sectors of
+# 4 KB that are erased whole (every byte 0xFF) and pages of 256 bytes programmed in place, bits
+# only going 1 -> 0. On unix it is a preallocated file written in place with exactly those rules,
+# and it counts what real flash would do (page programs, sector erases, bytes), so the tests can
+# hold the pod to a flash budget per delivered pulse.
 
 import os
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
+
+SECTOR = const(4096)
+PAGE = const(256)
 
 
 def _is_dir(path):
@@ -25,11 +39,15 @@ def make_dirs(path):
 
 
 class FileStorage:
-    """hal.storage: read(name) -> bytes or None, write(name, data) (atomic), remove(name)."""
+    """hal.storage: read(name) -> bytes or None, write(name, data) (atomic), remove(name);
+    region(name, sectors) -> the FlashRegion kept in file `name`. Counts files written and bytes."""
 
     def __init__(self, directory):
         self.directory = directory.rstrip("/") or "/"
         make_dirs(self.directory)
+        self.files_written = 0
+        self.bytes_written = 0
+        self._regions = {}
 
     def _path(self, name):
         if not name or "/" in name or name.startswith("."):
@@ -49,8 +67,13 @@ class FileStorage:
         with open(tmp, "wb") as f:
             f.write(data)
         os.rename(tmp, path)
+        self.files_written += 1
+        self.bytes_written += len(data)
 
     def remove(self, name):
+        r = self._regions.pop(name, None)
+        if r is not None:
+            r.close()
         try:
             os.remove(self._path(name))
         except OSError:
@@ -58,3 +81,80 @@ class FileStorage:
 
     def names(self):
         return sorted(n for n in os.listdir(self.directory) if not n.endswith(".tmp"))
+
+    def region(self, name, sectors):
+        """The flash region kept in file `name` (created erased on first use); one object per name."""
+        r = self._regions.get(name)
+        if r is None:
+            r = FlashRegion(self._path(name), sectors)
+            self._regions[name] = r
+        return r
+
+    def counters(self):
+        """Writes so far: files rewritten and their bytes; the regions' page programs, sector
+        erases and bytes programmed."""
+        out = {"files_written": self.files_written, "bytes_written": self.bytes_written,
+               "programs": 0, "erases": 0, "bytes_programmed": 0}
+        for name in self._regions:
+            r = self._regions[name]
+            out["programs"] += r.programs
+            out["erases"] += r.erases
+            out["bytes_programmed"] += r.bytes_programmed
+        return out
+
+
+class FlashRegion:
+    """`sectors` x 4 KB of NOR flash in a file: read(offset, n), program(offset, data) within one
+    page, erase(sector). A power cut (the process killed) leaves each program done or not done;
+    the journal's CRCs cover the torn ones of real flash."""
+
+    def __init__(self, path, sectors):
+        self.sectors = sectors
+        self.size = sectors * SECTOR
+        self.programs = 0
+        self.erases = 0
+        self.bytes_programmed = 0
+        try:
+            f = open(path, "r+b", buffering=0)  # unbuffered: every handle sees every write
+            f.seek(0, 2)
+            if f.tell() != self.size:  # another geometry: start over erased
+                f.close()
+                raise OSError("size")
+        except OSError:
+            f = open(path, "wb")
+            blank = b"\xff" * SECTOR
+            for _ in range(sectors):
+                f.write(blank)
+            f.close()
+            f = open(path, "r+b", buffering=0)
+        self._f = f
+
+    def read(self, offset, n):
+        self._f.seek(offset)
+        return self._f.read(n)
+
+    def program(self, offset, data):
+        """Program bytes that lie in one page; like NOR flash, a bit only goes from 1 to 0."""
+        n = len(data)
+        if n == 0 or offset < 0 or offset + n > self.size or offset // PAGE != (offset + n - 1) // PAGE:
+            raise ValueError("a flash program must lie within one 256-byte page of the region")
+        old = self.read(offset, n)
+        self._f.seek(offset)
+        self._f.write(bytes(a & b for a, b in zip(old, data)))
+        self._f.flush()
+        self.programs += 1
+        self.bytes_programmed += n
+
+    def erase(self, sector):
+        if not 0 <= sector < self.sectors:
+            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
+        self._f.seek(sector * SECTOR)
+        self._f.write(b"\xff" * SECTOR)
+        self._f.flush()
+        self.erases += 1
+
+    def close(self):
+        try:
+            self._f.close()
+        except OSError:
+            pass

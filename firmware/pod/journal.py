@@ -1,0 +1,207 @@
+"""The pod's append-only journal on a flash region (hal/storage.FlashRegion, or rp2 flash).
+
+The region is a ring of 4 KB sectors. Each sector in use starts with a header (magic b"EJ",
+version, its sequence number, CRC32); records follow, appended in order, each inside one 256-byte
+page so that one record costs one page program:
+
+    kind (1) | length (1) | payload (length) | CRC32 of kind, length and payload (4)
+
+A record that would cross a page goes to the start of the next page. A payload longer than one
+record holds is split: CONT records carry its first parts, the last part has the real kind.
+Reading never raises on garbage: a torn or corrupt record makes the reader skip to the next page;
+a blank page ends a sector. Erasing happens only when the writer opens a sector: the oldest one
+that holds nothing the store still needs (`keep_from`: the sector of the newest snapshot).
+"""
+import binascii
+import struct
+
+try:
+    from micropython import const
+except ImportError:  # CPython: const() is only a compiler hint
+    const = int
+
+from pod.hal.storage import SECTOR, PAGE
+
+_MAGIC = b"EJ"
+_VERSION = const(1)
+_HEADER_LEN = const(16)       # records start here: magic, version, pad, seq u32, crc u32, 4 x 0xFF
+_BLANK = const(0xFF)
+_OVERHEAD = const(6)          # kind, length, CRC32
+MAX_CHUNK = const(200)        # payload bytes per record: fits any page, the first one included
+CONT = const(0x7F)            # first parts of a long payload
+
+
+def _header(seq):
+    head = struct.pack(">2sBBI", _MAGIC, _VERSION, 0, seq)
+    return head + struct.pack(">I", binascii.crc32(head) & 0xFFFFFFFF)
+
+
+def _header_seq(data):
+    """The sequence number of a valid sector header, else -1."""
+    if len(data) < 12 or data[0:2] != _MAGIC or data[2] != _VERSION:
+        return -1
+    seq = struct.unpack_from(">I", data, 4)[0]
+    if struct.unpack_from(">I", data, 8)[0] != binascii.crc32(bytes(data[0:8])) & 0xFFFFFFFF:
+        return -1
+    return seq
+
+
+def _all_blank(data, start, end):
+    for i in range(start, end):
+        if data[i] != _BLANK:
+            return False
+    return True
+
+
+def parse_sector(data):
+    """[(offset, kind, payload)] of the valid records of one sector's bytes, and the offset where
+    the writer may append (after the last record, past any torn bytes)."""
+    out = []
+    off = _HEADER_LEN
+    while off < SECTOR:
+        page_end = (off // PAGE + 1) * PAGE
+        kind = data[off]
+        if kind == _BLANK:
+            if off % PAGE == 0 and _all_blank(data, off, page_end):
+                break  # a blank page: nothing was ever written past here
+            off = page_end
+            continue
+        if off + 2 > page_end:
+            off = page_end
+            continue
+        end = off + 2 + data[off + 1] + 4
+        if end > page_end or struct.unpack_from(">I", data, end - 4)[0] != (
+                binascii.crc32(bytes(data[off:end - 4])) & 0xFFFFFFFF):
+            off = page_end  # torn or corrupt: the rest of this page cannot be trusted
+            continue
+        out.append((off, kind, bytes(data[off + 2:end - 4])))
+        off = end
+    # the writer goes on after the last valid record unless torn bytes follow it in its page
+    w = out[-1][0] + len(out[-1][2]) + _OVERHEAD if out else _HEADER_LEN
+    last = SECTOR - 1
+    while last >= w and data[last] == _BLANK:
+        last -= 1
+    if last >= w:
+        w = (last // PAGE + 1) * PAGE
+    return out, w
+
+
+class Journal:
+    """Append records, read them back in order from a position (sector seq, offset)."""
+
+    def __init__(self, region):
+        self._region = region
+        self.keep_from = 0     # sectors with a lower seq may be erased (nothing needs them)
+        self._scan()
+
+    def _scan(self):
+        self._seqs = {}        # seq -> sector index, valid headers only
+        for i in range(self._region.sectors):
+            s = _header_seq(self._region.read(i * SECTOR, 12))
+            if s > 0:
+                self._seqs[s] = i
+        if self._seqs:
+            self.head_seq = max(self._seqs)
+            data = self._region.read(self._seqs[self.head_seq] * SECTOR, SECTOR)
+            self.head_off = parse_sector(data)[1]
+        else:
+            self.head_seq = 0
+            self.head_off = SECTOR  # the first append opens sector seq 1
+
+    def position(self):
+        """Where the next record goes, as [sector seq, offset]: records at or after it are new."""
+        return [self.head_seq, self.head_off]
+
+    def live_sectors(self):
+        """Sectors holding records that the store still needs (seq >= keep_from)."""
+        n = 0
+        for s in self._seqs:
+            if s >= self.keep_from:
+                n += 1
+        return n
+
+    def free_sectors(self):
+        return self._region.sectors - self.live_sectors()
+
+    def records(self, since, until=None):
+        """[(kind, payload)] of every record at or after position `since` (and before `until`), in
+        order, long payloads joined; raises ValueError when the sectors from `since` on are not
+        all there."""
+        seq, off = since[0], since[1]
+        if seq > self.head_seq or (seq > 0 and seq not in self._seqs and off < SECTOR):
+            raise ValueError("the journal from sector %d is gone" % seq)
+        out = []
+        parts = b""
+        s = seq if seq > 0 else (min(self._seqs) if self._seqs else 1)  # 0: the oldest kept
+        while s <= self.head_seq:
+            i = self._seqs.get(s)
+            if i is None:
+                if s == seq:
+                    s += 1
+                    continue
+                raise ValueError("journal sector %d is missing" % s)
+            recs = parse_sector(self._region.read(i * SECTOR, SECTOR))[0]
+            for r in recs:
+                if s == seq and r[0] < off:
+                    continue
+                if until is not None and (s > until[0] or (s == until[0] and r[0] >= until[1])):
+                    return out
+                if r[1] == CONT:
+                    parts += r[2]
+                else:
+                    out.append((r[1], parts + r[2] if parts else r[2]))
+                    parts = b""
+            s += 1
+        return out
+
+    def append(self, kind, payload):
+        """Write one record (or several for a long payload): one page program each."""
+        while len(payload) > MAX_CHUNK:
+            self._write(CONT, payload[:MAX_CHUNK])
+            payload = payload[MAX_CHUNK:]
+        self._write(kind, payload)
+
+    def _write(self, kind, payload):
+        rec = bytes((kind, len(payload))) + payload
+        rec += struct.pack(">I", binascii.crc32(rec) & 0xFFFFFFFF)
+        off = self.head_off
+        if off // PAGE != (off + len(rec) - 1) // PAGE:
+            off = (off // PAGE + 1) * PAGE
+        if off + len(rec) > SECTOR:
+            self._open_sector()
+            off = self.head_off
+        self._region.program(self._seqs[self.head_seq] * SECTOR + off, rec)
+        self.head_off = off + len(rec)
+
+    def _open_sector(self):
+        """Erase the oldest sector nothing needs and make it the head (seq + 1)."""
+        used = {}
+        for s in self._seqs:
+            used[self._seqs[s]] = s
+        pick = -1
+        pick_seq = -1
+        for i in range(self._region.sectors):
+            s = used.get(i, 0)
+            if s >= self.keep_from and s:
+                continue  # still needed
+            if pick < 0 or s < pick_seq:
+                pick, pick_seq = i, s
+        if pick < 0:
+            raise OSError("the pod's journal is full: nothing can be erased (save a snapshot first)")
+        if pick_seq:
+            del self._seqs[pick_seq]
+        if not _all_blank(self._region.read(pick * SECTOR, SECTOR), 0, SECTOR):
+            self._region.erase(pick)
+        seq = self.head_seq + 1
+        self._region.program(pick * SECTOR, _header(seq))
+        self._seqs[seq] = pick
+        self.head_seq = seq
+        self.head_off = _HEADER_LEN
+
+    def erase_all(self):
+        for s in list(self._seqs):
+            self._region.erase(self._seqs[s])
+        self._seqs = {}
+        self.head_seq = 0
+        self.head_off = SECTOR
+        self.keep_from = 0
