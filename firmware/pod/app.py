@@ -202,10 +202,10 @@ class App:
             raise RuntimeError("cannot use the state directory %s (%s): choose another with --state DIR" % (opts.state, e))
         self._sim_files = sim_files
         if opts.fresh:
-            self._erase()
+            self.erase_saved()
         sim = self._load_sim(sim_files)
-        self.clock = self._make_clock(sim.get("clock_ms", 0))
-        self.hal = self._make_hal(sim.get("plant"))
+        self.clock = self.make_clock(sim.get("clock_ms", 0))
+        self.hal = self.make_hal(sim.get("plant"))
         self.link_faults = None  # faults the bench armed for the next messages (pod/linkfaults.py)
         self.heap_peak = 0  # the most heap in use after a collection, over every heap reading
         if sys.platform == "rp2":
@@ -234,13 +234,15 @@ class App:
         self.clock.resume_at(self.pod.last_ms)
         self.sim_saved_ms = self.clock.now_ms()
 
-    def _make_clock(self, start_ms):
+    def make_clock(self, start_ms):
+        """The clock the options ask for, starting at start_ms (start-up, bench "fresh")."""
         from pod.hal.clock import RealClock, VirtualClock
         if self.opts.clock == "virtual":
             return VirtualClock(start_ms)
         return RealClock(self.opts.speed, start_ms)
 
-    def _make_hal(self, plant_state):
+    def make_hal(self, plant_state):
+        """The hardware layer on this platform; on unix the plant as saved (or a full one)."""
         if sys.platform == "rp2":
             from pod.hal.rp2 import Rp2Hal
             return Rp2Hal(self.clock, self.opts.state, self.log, self.opts.fill_pulses)
@@ -249,7 +251,7 @@ class App:
         plant = Plant.load(self._sim_files, plant_state, self.opts.fill_pulses)
         return UnixHal(self.clock, self.opts.state, plant, self.log)
 
-    def _erase(self):
+    def erase_saved(self):
         """Remove the pod's saved state and the emulator's files (clock, plant): a new pod."""
         from pod.hal.plant import PLANT_FILE
         from pod.store import Store
@@ -257,25 +259,6 @@ class App:
         Store(files).erase()
         for name in (_SIM_FILE, PLANT_FILE):
             files.remove(name)
-
-    def fresh(self, lot, tid, fill_pulses, occlusion_pulses, clock, speed):
-        """Erase everything saved and become a new, unpaired pod (bench "fresh"); the clock starts at 0."""
-        o = self.opts
-        self.pod = None
-        gc.collect()
-        self._erase()
-        o.lot, o.tid, o.fill_pulses, o.clock, o.speed = lot, tid, fill_pulses, clock, speed
-        o.occlusion_pulses = occlusion_pulses
-        self.occlusion_pulses = occlusion_pulses
-        self.clock = self._make_clock(0)
-        self.hal = self._make_hal(None)
-        self.link_faults = None
-        self.sched.cut_ms = None
-        self.pod = self.make_pod()
-        self.log("fresh pod: state erased, lot %d tid %d, %d pulses, %s clock" % (lot, tid, fill_pulses, clock))
-        self.sched.clock_changed()
-        self.sched.step_now()
-        self.save_sim()
 
     def _load_sim(self, files):
         raw = files.read(_SIM_FILE)

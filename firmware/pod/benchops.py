@@ -2,6 +2,8 @@
 # faults on the next messages, a pod fault now, reservoir, age, a dry mechanism, a power cut at a
 # random moment, the real clock's speed. Each one checks every member before it changes anything.
 
+import gc
+
 from pod import config
 from pod.bench import BenchError, int_field, jsonable, shown
 from pod import linkfaults
@@ -36,8 +38,27 @@ def register(bench):
             speed = int_field(req, "speed", 1, config.MAX_SPEED)
         else:
             speed = app.opts.speed if clock == "real" else 1
-        app.fresh(lot, tid, fill, occl, clock, speed)
+        fresh(lot, tid, fill, occl, clock, speed)
         return reset_reply()
+
+    def fresh(lot, tid, fill_pulses, occlusion_pulses, clock, speed):
+        """Erase everything saved and become a new, unpaired pod; the clock starts at 0."""
+        o = app.opts
+        app.pod = None
+        gc.collect()
+        app.erase_saved()
+        o.lot, o.tid, o.fill_pulses, o.clock, o.speed = lot, tid, fill_pulses, clock, speed
+        o.occlusion_pulses = occlusion_pulses
+        app.occlusion_pulses = occlusion_pulses
+        app.clock = app.make_clock(0)
+        app.hal = app.make_hal(None)
+        app.link_faults = None
+        app.sched.cut_ms = None
+        app.pod = app.make_pod()
+        app.log("fresh pod: state erased, lot %d tid %d, %d pulses, %s clock" % (lot, tid, fill_pulses, clock))
+        app.sched.clock_changed()
+        app.sched.step_now()
+        app.save_sim()
 
     def reset_reply():
         r = bench.clock_reply()
