@@ -4,6 +4,7 @@ the operator's port apart from the handset's, and each set-up and fault op with 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -172,3 +173,17 @@ def test_reservoir_age_and_dry_on_an_active_pod(operator_pod) -> None:
     assert aged["pod"]["minutes"] == 80 * 60 - 1 and aged["pod"]["fault"] == 0
     pod.bench.bench_ok({"op": "advance", "seconds": 120})
     assert pod.info()["pod"]["fault"] == 0x1C  # the 80-hour end of life, on the pod's own clock
+
+
+def test_real_clock_speed_and_a_power_cut_on_the_real_clock(operator_pod) -> None:
+    pod = operator_pod(clock="real")
+    reply = pod.bench.bench_ok({"op": "speed", "speed": 1000})
+    assert (reply["clock"], reply["speed"]) == ("real", 1000)
+    before = reply["now_ms"]
+    cut = pod.bench.bench_ok({"op": "power_cut", "ms": 0})["power_cut_ms"]
+    assert cut >= before
+    end = time.monotonic() + 20  # the ticker carries it out as soon as it is due: wait for it
+    while pod.info()["firmware"]["boots"] != 2:
+        assert time.monotonic() < end, "the armed power cut never happened"
+    assert pod.info()["power_cut_ms"] is None
+    assert pod.info()["now_ms"] > before  # the clock ran on, 1000x
