@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from handset.errors import StateError
+
 SENSOR = "GuardianRT"
 PERIOD_MIN = 5
 LOG_NAME = "cgm.jsonl"
@@ -127,9 +129,13 @@ def read_log(state_dir: Path) -> list[Reading]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
-            out.append(Reading(**json.loads(line)))
+            try:
+                out.append(Reading(**json.loads(line)))
+            except (ValueError, TypeError) as exc:
+                raise StateError(f"The CGM log {path} is damaged at line {number} ({exc}): move it away; "
+                                 "the next `handset sim` writes a new one.") from None
     return out
 
 

@@ -108,3 +108,10 @@ def test_status_and_calculator_see_only_a_fresh_reading(tmp_path) -> None:
     assert cgm.fresh_reading(tmp_path, 10 * 60_000 + 301_000) is None  # older than 5 minutes
     assert cgm.status_item(tmp_path, 12 * 60_000, "mg/dL") == ("CGM", "110 mg/dL, 2 min ago (pod time); sensor out now")
     assert cgm.status_item(tmp_path / "none", None, "mg/dL") is None
+
+
+def test_a_damaged_cgm_log_gets_a_sentence(tmp_path) -> None:
+    from handset.errors import StateError
+    (tmp_path / cgm.LOG_NAME).write_text('{"minute": 5, "pod_ms": 1, "mgdl": 100}\n{"minute": ', encoding="utf-8")
+    with pytest.raises(StateError, match="damaged at line 2"):
+        cgm.read_log(tmp_path)
