@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from handset import calc, insulin
-from handset.errors import HandsetError, PodFaulted
+from handset.errors import HandsetError, InvalidInput, PodFaulted
 from handset.pod import PodClient
 from handset.settings import Settings
 from patient import cgm as cgm_mod
@@ -27,6 +28,7 @@ from patient.scenario import Scenario
 
 STEP_MIN = cgm_mod.PERIOD_MIN
 SIM_REPLY_TIMEOUT_S = 10.0
+WORK_MARKER = ".handset-sim"
 MS_PER_MIN = 60_000
 _EPOCH = _dt.datetime(2026, 1, 1)  # day 1 of every run (the pod only knows the time of day)
 # Run events the handset writes into its history (see handset.history for the other kinds):
@@ -262,9 +264,21 @@ class ClosedLoop:
         return self.result
 
 
+def _fresh_work(work: Path) -> None:
+    """An empty `work` folder: one a previous run made (it carries the marker) is cleared; any other
+    non-empty folder is refused, never deleted."""
+    marker = work / WORK_MARKER
+    if work.exists() and any(work.iterdir()):
+        if not marker.exists():
+            raise InvalidInput(f"{work} exists and was not made by `handset sim`: choose another --out folder.")
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    marker.write_text("made by handset sim: cleared by the next run\n", encoding="utf-8")
+
+
 def run(scenario: Scenario, work: Path, say: Callable[[str], None] | None = None) -> RunResult:
     """Run `scenario` against a new emulated pod whose files live in `work` (pod/, handset/, logs)."""
-    work.mkdir(parents=True, exist_ok=True)
+    _fresh_work(work)
     began = time.monotonic()
     with VirtualPod(work) as vpod:
         # A local pod on a virtual clock answers at once when the machine is idle; on a loaded one

@@ -37,6 +37,9 @@ def test_sim_writes_the_report_plot_csv_and_the_cgm_history(tmp_path: Path) -> N
     assert table.returncode == 0 and "mg/dL" in table.stdout
     history = (out / "work" / "handset" / "history.jsonl").read_text()
     assert '"bolus"' in history  # the meal bolus went through the handset's own library
+    again = handset("sim", "--hours", "1", "--out", "run", cwd=tmp_path)  # a new pod in the same folder
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "figures.json").read_text())["minutes"] == 60
 
 
 @pytest.mark.parametrize("args, sentence", [
