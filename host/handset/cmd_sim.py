@@ -148,6 +148,13 @@ def _many(out: Out, sc: object, folder: Path, population: str | None, seeds: int
                   [(r["patient"], str(r["runs"]), f"{r['in_range_pct']:.1f}", f"{r['below_70_pct']:.1f}",
                     f"{r['below_54_pct']:.1f}", f"{r['above_250_pct']:.1f}", f"{r['mean_mgdl']:.1f}",
                     f"{r['insulin_pulses_per_day'] / 20:.2f}", str(r["suspensions"]), str(r["faults"])) for r in rows])
+    if len(modes) > 1:
+        overall = [summary["modes"][m]["overall"] for m in modes]
+        out.table("Low-glucose suspend compared (all runs)",
+                  ("LGS", "in range %", "<70 %", "<54 %", ">250 %", "mean mg/dL", "U/day", "suspensions"),
+                  [(m, f"{o['in_range_pct']:.1f}", f"{o['below_70_pct']:.1f}", f"{o['below_54_pct']:.1f}",
+                    f"{o['above_250_pct']:.1f}", f"{o['mean_mgdl']:.1f}", f"{o['insulin_pulses_per_day'] / 20:.2f}",
+                    str(o["suspensions"])) for m, o in zip(modes, overall) if o["runs"]])
     failed = sum(1 for f in figures if "error" in f)
     done = f"{len(jobs)} runs in {wall:.1f} s" + (f", {failed} did not finish" if failed else "")
     out.good(f"{done}; wrote {folder / 'population.json'} and one folder per run.")
