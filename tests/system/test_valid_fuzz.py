@@ -116,6 +116,9 @@ def run(link, count: int, seed: int, batch: int = 24) -> dict:
         if i % 1000 == 0:
             flush()
             twin.same_state()
+            if i and i % 50_000 == 0:  # a long soak says how far it got
+                print(f"valid-message fuzz FUZZ_SEED={seed}: {i} messages, "
+                      f"{i / (time.monotonic() - start):.0f}/s", flush=True)
     flush()
     twin.same_state()
     wall = time.monotonic() - start
