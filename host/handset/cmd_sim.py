@@ -17,8 +17,8 @@ LGS_CHOICES = ("off", "threshold", "predictive")
 @click.command("sim")
 @click.option("--patient", default="adolescent#001", show_default=True,
               help="Virtual patient: adolescent#001..010, adult#001..010, child#001..010.")
-@click.option("--days", type=int, default=None, help="Length in days, 1–3 (default 3).")
-@click.option("--hours", type=int, default=None, help="Length in hours instead (1–72).")
+@click.option("--days", type=int, default=None, help="Length in days, 1–14 (default 3; a new pod every 72 h).")
+@click.option("--hours", type=int, default=None, help="Length in hours instead (1–336).")
 @click.option("--start", default="06:00", show_default=True, help="Time of day at which day 1 starts.")
 @click.option("--meal", "meals", multiple=True, metavar="[dN ]HH:MM=GRAMS",
               help="A meal every day (12:30=60) or once (d2 12:30=60); repeat. Default 07:00=45, 12:30=70, 19:00=80.")

@@ -28,6 +28,8 @@ from patient.scenario import Scenario
 
 STEP_MIN = cgm_mod.PERIOD_MIN
 SIM_REPLY_TIMEOUT_S = 10.0
+MINUTES_PER_DAY = 1440
+POD_LIFE_MIN = 72 * 60  # the pod is changed when it reaches 72 h (it would stop delivering at 80 h)
 WORK_MARKER = ".handset-sim"
 MS_PER_MIN = 60_000
 _EPOCH = _dt.datetime(2026, 1, 1)  # day 1 of every run (the pod only knows the time of day)
@@ -88,7 +90,9 @@ class ClosedLoop:
         self.lgs = LowGlucoseSuspend(scenario.lgs_mode, scenario.lgs_threshold)
         self.result = RunResult(scenario, self.therapy, self.basal_pph)
         self.cursor = 0
-        self.t0_ms = 0
+        self.t0_ms = 0           # the current pod's clock at run minute pod_minute
+        self.pod_minute = 0
+        self.pod_life_min = POD_LIFE_MIN
         self.suspended = False
         self.faulted = False
         self._delivered = 0
@@ -96,15 +100,37 @@ class ClosedLoop:
 
     # -- the pod --------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Activate the pod with the run's basal and note where the run's clock and stroke log begin."""
+    def start(self, minute: int = 0) -> None:
+        """Activate a pod with the run's basal at run minute `minute` and note where its clock and
+        stroke log begin. (Activation takes a few minutes of pod time; the patient does not wait.)"""
         self.pod.wait_ms = self._wait
-        self.pod.activate([self.basal_pph] * 48, time_of_day_ms=self.sc.start * MS_PER_MIN)
+        tod_ms = (self.sc.start + minute) % MINUTES_PER_DAY * MS_PER_MIN
+        self.pod.activate([self.basal_pph] * 48, time_of_day_ms=tod_ms)
         self.t0_ms = self._advance(0)  # settles anything due now, before the baselines are taken
+        self.pod_minute = minute
         info = self.pod.bench("strokes", since=1 << 30)
         self.cursor = int(info["count"])  # priming and the cannula fill do not reach the patient
         status = self.pod.status()
         self._delivered = status.pulses_delivered
+
+    def pod_ms(self, minute: int) -> int:
+        """The current pod's clock at run minute `minute`."""
+        return self.t0_ms + (minute - self.pod_minute) * MS_PER_MIN
+
+    def change_pod(self, minute: int) -> None:
+        """The person's pod change: deactivate the old pod (1F, 1C), a new pod in the emulator
+        (bench fresh: the clock starts again at 0), activate it; a running LGS suspension holds."""
+        self._settle_pod_totals(minute)
+        try:
+            self.pod.deactivate()
+        except HandsetError as exc:
+            self._event(minute, "command_failed", command="deactivate", error=str(exc))
+        self.pod.bench("fresh")
+        self.faulted, self._bolus_left = False, 0
+        self.start(minute)
+        self._event(minute, "pod_change", note="a new pod is running")
+        if self.suspended and not self._pod_call(minute, "suspend", self.pod.suspend):
+            self.suspended = False
 
     def _wait(self, ms: int) -> None:
         """How the handset library waits for the pod during activation: the pod's clock moves."""
@@ -129,7 +155,7 @@ class ClosedLoop:
         return _EPOCH + _dt.timedelta(minutes=self.sc.start + minute)
 
     def _event(self, minute: int, kind: str, **detail: object) -> None:
-        pod_ms = self.t0_ms + minute * MS_PER_MIN
+        pod_ms = self.pod_ms(minute)
         event = {"minute": minute, "at": self.sc.label(minute), "pod_ms": pod_ms, "kind": kind, **detail}
         self.result.events.append(event)
         if kind in _HISTORY_KINDS:  # the handset's own record of what it did and raised
@@ -174,7 +200,7 @@ class ClosedLoop:
         if self.suspended and self.lgs.user_resume():
             self._resume(minute, "the user resumed to eat")
         latest = cgm_mod.latest(self.cgm.history)
-        now_s = (self.t0_ms + minute * MS_PER_MIN) // 1000
+        now_s = self.pod_ms(minute) // 1000
         announced_tenths = grams * 10 * self.sc.announced_percent // 100
         # Insulin on board from the pod's own account of each bolus (the handset's history).
         address = f"{self.pod.record.address:08x}" if self.pod.record is not None else None
@@ -239,18 +265,18 @@ class ClosedLoop:
         self._settle_pod_totals(minute + STEP_MIN)
         per_minute = [[0, 0] for _ in range(STEP_MIN)]
         for ms, ok in strokes:
-            slot = min(STEP_MIN - 1, max(0, (int(ms) - self.t0_ms) // MS_PER_MIN - minute))
+            slot = min(STEP_MIN - 1, max(0, (int(ms) - self.t0_ms) // MS_PER_MIN + self.pod_minute - minute))
             per_minute[slot][0 if ok else 1] += 1
         carbs = {m.minute: m.grams for m in self.sc.meals if minute <= m.minute < minute + STEP_MIN}
         for i in range(STEP_MIN):
             m = minute + i
             glucose = self.patient.step_minute(per_minute[i][0], carbs.get(m, 0))
             self.result.stroke_pushed += per_minute[i][0]
-            self.result.rows.append(MinuteRow(m, self.t0_ms + m * MS_PER_MIN, round(glucose * 10),
+            self.result.rows.append(MinuteRow(m, self.pod_ms(m), round(glucose * 10),
                                               per_minute[i][0], per_minute[i][1], carbs.get(m, 0), was_suspended))
         end = minute + STEP_MIN
         out = any(a <= end < b for a, b in self.sc.sensor_out)
-        reading = self.cgm.read(self.patient.model, end, self.t0_ms + end * MS_PER_MIN, out)
+        reading = self.cgm.read(self.patient.model, end, self.pod_ms(end), out)
         self.result.readings.append(reading)
         self._after_reading(end, reading)
 
@@ -259,6 +285,8 @@ class ClosedLoop:
         began = time.monotonic()
         self.start()
         for minute in range(0, self.sc.minutes, STEP_MIN):
+            if minute - self.pod_minute >= self.pod_life_min:
+                self.change_pod(minute)
             self.step(minute)
         self.result.wall_s = time.monotonic() - began
         return self.result

@@ -15,7 +15,8 @@ from patient import lgs
 from patient.model import check_patient
 
 MINUTES_PER_DAY = 1440
-MAX_MINUTES = 3 * MINUTES_PER_DAY  # one pod: it stops delivering at 80 hours
+DEFAULT_MINUTES = 3 * MINUTES_PER_DAY
+MAX_MINUTES = 14 * MINUTES_PER_DAY  # the run changes the pod every 72 hours
 DEFAULT_MEALS = ("07:00=45", "12:30=70", "19:00=80")
 BOLUS_MODES = ("calculator", "none")
 
@@ -35,7 +36,7 @@ class Scenario:
     """One run. Build it with `build(...)` (which checks everything) or `replace` a checked one."""
 
     patient: str = "adolescent#001"
-    minutes: int = MAX_MINUTES
+    minutes: int = DEFAULT_MINUTES
     start: int = 6 * 60                 # minute of the day at which the run starts
     meals: tuple[Meal, ...] = ()
     announced_percent: int = 100        # carbs the person enters into the calculator, % of eaten
@@ -158,9 +159,10 @@ def build(patient: str = "adolescent#001", *, days: int | None = None, hours: in
     if days is not None and hours is not None:
         raise InvalidInput("Give the run's length as days or as hours, not both.")
     minutes = (days * MINUTES_PER_DAY if days is not None else
-               hours * 60 if hours is not None else MAX_MINUTES)
+               hours * 60 if hours is not None else DEFAULT_MINUTES)
     if not 60 <= minutes <= MAX_MINUTES:
-        raise InvalidInput("A run lasts from 1 hour to 3 days (one pod: it stops delivering at 80 hours).")
+        raise InvalidInput("A run lasts from 1 hour to 14 days (the pod is changed every 72 hours): "
+                           "give --days 1 to 14 or --hours 1 to 336.")
     start_min = _clock(start, "The start time")
     if bolus not in BOLUS_MODES:
         raise InvalidInput(f"Bolus mode {bolus!r} is unknown: choose calculator or none.")

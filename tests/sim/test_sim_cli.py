@@ -47,7 +47,7 @@ def test_sim_writes_the_report_plot_csv_and_the_cgm_history(tmp_path: Path) -> N
     (["--meal", "d1 05:00=40"], "is before the run starts (d1 06:00)"),
     (["--threshold", "30"], "out of range: use 50–90 mg/dL"),
     (["--threshold", "9.9mmol"], "out of range: use 2.8–5.0 mmol/L"),
-    (["--days", "5"], "A run lasts from 1 hour to 3 days"),
+    (["--days", "15"], "A run lasts from 1 hour to 14 days"),
     (["--occlude-at", "d9 10:00"], "is after the run ends"),
 ])
 def test_bad_input_gets_a_sentence_and_changes_nothing(tmp_path: Path, args: list[str], sentence: str) -> None:
