@@ -1,6 +1,7 @@
 """A faulty radio between the handset-side test code and the pod: a TCP relay that, at seeded
-random, drops, duplicates, truncates and corrupts the Eros message frames (channel 'P') in both
-directions. Bench ('B') and log ('L') frames pass untouched: they are the test's own wiring, not
+random, drops, duplicates, truncates, corrupts, delays and reorders the Eros message frames
+(channel 'P') in both directions. A delayed frame is held until the link has been quiet for
+0.05 s; a reordered one goes out right after the next frame in its direction. Bench ('B') and log ('L') frames pass untouched: they are the test's own wiring, not
 the radio link.
 
     with FaultRelay(upstream_port, seed=7, rates=FaultRates(drop=0.1, ...)) as relay:
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 
 from eros.link import CH_MESSAGE, Deframer, frame
 
-ACTIONS = ("pass", "drop", "duplicate", "truncate", "corrupt")
+ACTIONS = ("pass", "drop", "duplicate", "truncate", "corrupt", "delay", "reorder")
+_FAULTS = ACTIONS[1:]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class FaultRates:
     duplicate: float = 0.1
     truncate: float = 0.05
     corrupt: float = 0.05
+    delay: float = 0.05
+    reorder: float = 0.05
 
 
 class FaultRelay:
@@ -44,6 +48,7 @@ class FaultRelay:
         self.rates = rates
         self.counts = {d: {a: 0 for a in ACTIONS} for d in ("to_pod", "to_handset")}
         self._lock = threading.Lock()
+        self._held: dict[str, list[tuple[str, bytes]]] = {"to_pod": [], "to_handset": []}
         self._server = socket.socket()
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", 0))
@@ -57,7 +62,7 @@ class FaultRelay:
     # ---- faults
     def _choose(self) -> str:
         r = self.rng.random()
-        for action in ("drop", "duplicate", "truncate", "corrupt"):
+        for action in _FAULTS:
             p = getattr(self.rates, action)
             if r < p:
                 return action
@@ -72,6 +77,9 @@ class FaultRelay:
             action = self._choose()
             self.counts[direction][action] += 1
             if action == "drop":
+                return b""
+            if action in ("delay", "reorder"):
+                self._held[direction].append((action, frame(channel, payload)))
                 return b""
             if action == "duplicate":
                 return frame(channel, payload) * 2
@@ -98,17 +106,43 @@ class FaultRelay:
                 continue
             self._pump(client, upstream)
 
+    def _release(self, direction: str, kinds: tuple[str, ...]) -> bytes:
+        """Held frames of `kinds` in `direction`, taken out in the order they came."""
+        with self._lock:
+            held = self._held[direction]
+            out = b"".join(f for k, f in held if k in kinds)
+            self._held[direction] = [(k, f) for k, f in held if k not in kinds]
+        return out
+
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         ends = {client: (upstream, "to_pod", Deframer()), upstream: (client, "to_handset", Deframer())}
+        peers = {"to_pod": upstream, "to_handset": client}
+        for sock in ends:
+            # small frames go out at once, and are acknowledged at once: without this, Nagle and
+            # delayed ACKs hold each reply ~40 ms, and a long run of faults takes hours
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while not self._stop.is_set():
-                ready, _, _ = select.select(list(ends), [], [], 0.1)
+                ready, _, _ = select.select(list(ends), [], [], 0.05)
+                if not ready:  # a quiet link: the delayed frames arrive now
+                    for direction, peer in peers.items():
+                        late = self._release(direction, ("delay", "reorder"))
+                        if late:
+                            peer.sendall(late)
+                    continue
                 for sock in ready:
                     data = sock.recv(4096)
+                    if hasattr(socket, "TCP_QUICKACK"):
+                        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
                     if not data:
                         return
                     peer, direction, deframer = ends[sock]
-                    out = b"".join(self._mangle(direction, ch, p) for ch, p in deframer.feed(data))
+                    out = b""
+                    for ch, p in deframer.feed(data):
+                        now = self._mangle(direction, ch, p)
+                        if now and ch == CH_MESSAGE:  # a frame went: reordered ones follow it
+                            now += self._release(direction, ("reorder",))
+                        out += now
                     if out:
                         peer.sendall(out)
         except OSError:

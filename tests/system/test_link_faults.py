@@ -1,9 +1,10 @@
 """Link faults: the real firmware behind a relay (faultrelay.py) that drops, duplicates, truncates
-and corrupts message frames both ways, driven by a PDM that resends the same bytes on timeout and
+corrupts, delays and reorders message frames both ways, driven by a PDM that resends the same bytes on timeout and
 resyncs its nonce when told to. The pod answers a repeated identical message at most once (same
 reply, not carried out again), so at the end the insulin delivered equals the insulin programmed
 EXACTLY: the same seeded program run over a clean link to a second pod is the reference, and
-every command's outcome must match it. Seeded: LINK_SEED.
+every command's outcome must match it. Seeded: LINK_SEED. `make soak` runs chunks of seeded
+programs (seeds LINK_SEED, LINK_SEED + 1, ...) until LINK_FAULTS faults (default 10^5) were made.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class RetryingRadio:
         self.resent = 0
         self.garbled = 0
         self.stale = 0
+        self._last: tuple[bytes, bytes] | None = None   # (request, reply) of the last exchange
 
     def exchange(self, message: bytes) -> bytes:
         request = parse_message(message)
@@ -65,15 +67,21 @@ class RetryingRadio:
                 if reply["seq"] != want_seq:
                     self.stale += 1            # a late duplicate of an earlier reply
                     continue
+                if self._last is not None and raw == self._last[1] and message != self._last[0]:
+                    # the previous exchange's reply again (delayed or duplicated): after a nonce
+                    # resync the PDM resends with the same seq, so the seq alone cannot tell
+                    self.stale += 1
+                    continue
+                self._last = (message, raw)
                 return raw
         raise AssertionError(f"no reply after {self.tries} tries of {message.hex()}")
 
 
-def program(seed: int) -> list[tuple]:
+def program(seed: int, operations: int = OPERATIONS) -> list[tuple]:
     """The seeded sequence of operations: boluses, temp basals, cancels, lost nonce state, time."""
     rng = random.Random(seed)
     ops: list[tuple] = []
-    for _ in range(OPERATIONS):
+    for _ in range(operations):
         r = rng.random()
         if r < 0.35:
             ops.append(("bolus", rng.randrange(1, 41)))
@@ -130,9 +138,11 @@ class Handset:
         return outcomes
 
 
-def test_faulty_link_delivers_exactly_what_was_programmed(start_pod, safety_report: SafetyReport):
-    ops = program(SEED)
-    clean = Handset(start_pod("tcp"))
+def faulty_run(start_pod, seed: int, operations: int = OPERATIONS) -> dict:
+    """One seeded program over a clean link (the reference, a pod on a pty) and over the faulty
+    relay (another pod on TCP); every outcome must be the same and delivered == programmed."""
+    ops = program(seed, operations)
+    clean = Handset(start_pod("pty"))
     clean.activate()
     reference = clean.run(ops)
     direct = start_pod("tcp")
@@ -140,25 +150,53 @@ def test_faulty_link_delivers_exactly_what_was_programmed(start_pod, safety_repo
     faulty.activate()                                   # pairing over a clean link (see below)
     port = int(direct.url.rsplit(":", 1)[1])
     direct.close()                                      # the pod serves one connection at a time
-    with FaultRelay(port, seed=SEED) as relay:
+    with FaultRelay(port, seed=seed) as relay:
         with PodLink(relay.url) as link:
             radio = RetryingRadio(link)
             faulty.link = link
             faulty.exchange = radio.exchange
             outcomes = faulty.run(ops)
         counts = relay.counts
-    pdm = faulty.pdm
+        faults = relay.faults()
     programmed = reference[-1][3]
+    for got, want in zip(outcomes, reference):
+        assert got == want, f"LINK_SEED={seed}: over the faulty link {got}, over a clean link {want}"
+    assert outcomes[-1][3] == programmed, (
+        f"LINK_SEED={seed}: {outcomes[-1][3]} pulses pushed over the faulty link, {programmed} programmed")
+    return {"counts": counts, "faults": faults, "resent": radio.resent, "resyncs": faulty.pdm.resyncs,
+            "delivered": outcomes[-1][3], "programmed": programmed}
+
+
+def test_faulty_link_delivers_exactly_what_was_programmed(start_pod, safety_report: SafetyReport):
+    r = faulty_run(start_pod, SEED)
+    counts = r["counts"]
     safety_report.record("link faults", f"seed {SEED}",
                          f"{sum(counts['to_pod'].values())} frames to the pod, "
                          f"{sum(counts['to_handset'].values())} back; faults to pod {counts['to_pod']}, "
-                         f"to handset {counts['to_handset']}; {radio.resent} resends, {pdm.resyncs} nonce "
-                         f"resyncs; delivered {outcomes[-1][3]} pulses, programmed {programmed}")
-    assert relay.faults() > 30 and radio.resent > 0 and pdm.resyncs > 0, "the link was not faulty enough"
-    for got, want in zip(outcomes, reference):
-        assert got == want, f"LINK_SEED={SEED}: over the faulty link {got}, over a clean link {want}"
-    assert outcomes[-1][3] == programmed, (
-        f"LINK_SEED={SEED}: {outcomes[-1][3]} pulses pushed over the faulty link, {programmed} programmed")
+                         f"to handset {counts['to_handset']}; {r['resent']} resends, {r['resyncs']} nonce "
+                         f"resyncs; delivered {r['delivered']} pulses, programmed {r['programmed']}")
+    assert r["faults"] > 30 and r["resent"] > 0 and r["resyncs"] > 0, "the link was not faulty enough"
+    assert all(r["counts"]["to_pod"][a] + r["counts"]["to_handset"][a] > 0 for a in ("delay", "reorder"))
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(0)
+def test_faulty_link_soak(start_pod, safety_report: SafetyReport):
+    target = int(os.environ.get("LINK_FAULTS", str(10 ** 5)))
+    faults = delivered = runs = 0
+    seed = SEED
+    while faults < target:
+        r = faulty_run(start_pod, seed, 400)
+        faults += r["faults"]
+        delivered += r["delivered"]
+        runs += 1
+        print(f"link faults: seed {seed}: {r['faults']} faults, delivered {r['delivered']} == programmed "
+              f"{r['programmed']}; {faults} faults so far", flush=True)
+        seed += 1
+        start_pod.close()                               # the pods of finished runs go
+    safety_report.record("link faults", f"soak: seeds {SEED}..{seed - 1}",
+                         f"{faults} link faults over {runs} runs, delivered == programmed in every run "
+                         f"({delivered} pulses in all)")
 
 
 def test_repeated_message_answered_at_most_once(pod: PodLink):
