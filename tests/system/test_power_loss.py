@@ -8,7 +8,8 @@ reported, the basal running again.
 
 Replay a failure with POWER_SEED=<seed> (the message names the seed and the kill index; kill
 moments are seeded but land on a live process, so a replay is close, not bit-exact).
-`make soak` runs SOAK_KILLS kills (default 2000), rotating to a fresh pod before it runs out.
+`make soak` runs SOAK_KILLS kills (default 10,000), rotating to a fresh pod before it runs out,
+and prints its progress every 500 kills.
 """
 from __future__ import annotations
 
@@ -105,6 +106,8 @@ def run_kills(start_pod, tmp_path: Path, kills: int, seed: int) -> dict:
             time.sleep(rng.uniform(0.0, 0.3))
             rig.kill()
             figures["kills"] += 1
+            if figures["kills"] % 500 == 0 and kills > QUICK_KILLS:
+                print(f"power loss POWER_SEED={seed}: {figures['kills']} SIGKILLs survived", flush=True)
             rig.start()
             after = rig.plant()
             # nothing physical or recorded forgotten; each kill loses at most the pulse in flight
@@ -170,7 +173,36 @@ def test_sigkill_during_delivery(start_pod, tmp_path, safety_report: SafetyRepor
 @pytest.mark.soak
 @pytest.mark.timeout(0)
 def test_sigkill_soak(start_pod, tmp_path, safety_report: SafetyReport):
-    kills = int(os.environ.get("SOAK_KILLS", "2000"))
+    kills = int(os.environ.get("SOAK_KILLS", "10000"))
     figures = run_kills(start_pod, tmp_path, kills, SEED)
     _record(safety_report, "soak", SEED, figures)
     assert figures["kills"] == kills
+
+
+def test_an_occluded_pod_comes_back_faulted_after_resets_and_kills(start_pod, tmp_path):
+    """Issue 12: an occluded pod (fault 0x14) came back from its first restart as a 0x3D fault
+    without its address, answering nothing. It must come back as itself, every time."""
+    state = tmp_path / "occluded"
+    link = start_pod("tcp", state_dir=state)
+    pdm = Pdm(lambda m: link.send_message(m), LOT, TID, ADDR)
+    activate(pdm, lambda ms: link.bench_ok({"op": "advance", "ms": ms}), BASAL, 0)
+    link.bench_ok({"op": "occlude", "on": True})
+    pdm.command(list(schedule.bolus_blocks(100, 0)))
+    link.bench_ok({"op": "advance", "ms": 2 * HOUR})
+    faulted = link.bench_ok({"op": "info"})["pod"]
+    assert faulted["fault"] == 0x14 and faulted["progress"] == 13, faulted
+    for n in range(20):
+        again = link.bench_ok({"op": "reset"})["pod"]
+        assert again == {**faulted, "pod_ms": again["pod_ms"], "minutes": again["minutes"]}, f"reset {n + 1}: {again}"
+    assert not [line for line in link.logs if "unusable" in line or "0x3d" in line], link.logs
+    for _ in range(2):
+        start_pod.processes[-1].proc.kill()
+        start_pod.processes[-1].proc.wait(timeout=5)
+        link.close()
+        link = start_pod("tcp", state_dir=state)
+        pdm.exchange = lambda m, link=link: link.send_message(m)
+        info = link.bench_ok({"op": "info"})["pod"]
+        assert info["fault"] == 0x14 and info["address"] == ADDR and info["delivered"] == faulted["delivered"], info
+    detailed = pdm.status()
+    assert detailed["type"] == 0x02 and detailed["fault_code"] == 0x14
+    assert pdm.deactivate()["progress"] == 15
