@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from handset import calc, insulin
+from handset import calc, insulin, units
 from handset.errors import HandsetError, InvalidInput, PodFaulted
 from handset.pod import PodClient
 from handset.settings import Settings
@@ -82,9 +82,13 @@ class ClosedLoop:
         self.say = say
         self.therapy = therapy_for(scenario.patient)
         self.basal_pph = scenario.basal_pph or self.therapy.basal_pph
+        # The person's pump settings: their own ratios; a max bolus of half their daily insulin
+        # (10–30 U), so that a big meal is not cut to the 10 U default.
         self.settings = Settings(carb_ratio=min(150, self.therapy.carb_ratio),
                                  correction_factor=min(400, self.therapy.correction_factor),
-                                 max_basal=max(60, self.basal_pph))
+                                 max_basal=max(60, self.basal_pph),
+                                 max_bolus=min(units.MAX_BOLUS_PULSES_HARD,
+                                               max(200, self.therapy.total_daily_units * 20 // 2)))
         self.patient = VirtualPatient(scenario.patient, scenario.seed)
         self.cgm = cgm_mod.Cgm(scenario.seed)
         self.lgs = LowGlucoseSuspend(scenario.lgs_mode, scenario.lgs_threshold)

@@ -142,6 +142,10 @@ def write_png(result: RunResult, path: Path) -> None:
         if e["kind"] == "pod_fault":
             ax.axvline(e["minute"] / 60, color="black", lw=1)
             ax.text(e["minute"] / 60, top_bg - 60, f" pod fault {e['code']}", fontsize=8)
+        elif e["kind"] == "pod_change":
+            for a in (ax, ax2):
+                a.axvline(e["minute"] / 60, color="#00897b", lw=1, ls="-.")
+            ax.text(e["minute"] / 60, top_bg - 60, " new pod", fontsize=8, color="#00897b")
         elif e["kind"] == "occlusion":
             ax.axvline(e["minute"] / 60, color="purple", lw=1, ls=":")
             ax.text(e["minute"] / 60, top_bg - 80, " occlusion", fontsize=8, color="purple")
@@ -160,9 +164,10 @@ def write_png(result: RunResult, path: Path) -> None:
     top = max(1.0, result.basal_pph / 20 * 3)
     ax2.bar([k / 2 for k in rates], [min(v, top) for v in rates.values()], width=0.5, align="edge",
             color="#6a1b9a")
-    for e in result.events:
+    boluses = [e for e in result.events if e["kind"] == "bolus"]
+    for e in boluses if len(boluses) <= 12 else []:  # more labels than that would overlap
         if e["kind"] == "bolus":
-            ax2.text(e["minute"] / 60 + 0.1, top * 0.92, f"bolus {units.format_units(int(e['pulses']))}", fontsize=7,
+            ax2.text(e["minute"] / 60 + 0.1, top * 0.92, f"{units.format_units(int(e['pulses']))}", fontsize=7,
                      ha="left", va="top", color="#4a148c")
     ax2.set_ylim(0, top)
     ax2.set_ylabel("U/h (30-min mean)")
