@@ -47,12 +47,14 @@ LGS_CHOICES = ("off", "threshold", "predictive")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="sim-out", show_default=True,
               help="Folder for the report, CSV, PNG and the run's pod and handset files.")
 @click.option("--list-patients", is_flag=True, help="List the virtual patients and their own pump settings.")
+@click.option("--bg-unit", type=click.Choice(("mg/dL", "mmol/L"), case_sensitive=False), default="mg/dL",
+              show_default=True, help="Glucose unit of the report.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def sim(patient: str, days: int | None, hours: int | None, start: str, meals: tuple[str, ...], announced: int,
         bolus: str, basal: str, lgs: str, threshold: str, seed: int, sensor_out: tuple[str, ...],
         occlude_at: tuple[str, ...], resume_at: tuple[str, ...], compare_lgs: bool, population: str | None,
         seeds: int, workers: int | None, scheduler: str | None, out_dir: str, list_patients: bool,
-        as_json: bool) -> None:
+        bg_unit: str, as_json: bool) -> None:
     """Run a virtual patient with a CGM against a new emulated pod in virtual time.
 
     The patient receives only the insulin the pod's mechanism pushed (the pod's stroke log), at the
@@ -62,6 +64,7 @@ def sim(patient: str, days: int | None, hours: int | None, start: str, meals: tu
     out = Out(json_mode=as_json)
 
     def action() -> None:
+        from handset import units
         from patient import scenario as scenario_mod
         if list_patients:
             _list_patients(out)
@@ -74,7 +77,7 @@ def sim(patient: str, days: int | None, hours: int | None, start: str, meals: tu
         if population or compare_lgs:
             _many(out, sc, folder, population, seeds, compare_lgs, workers, scheduler)
         else:
-            _single(out, sc, folder)
+            _single(out, sc, folder, units.parse_bg_unit(bg_unit))
     guarded(out, action)
 
 
@@ -92,7 +95,7 @@ def _list_patients(out: Out) -> None:
         out.table("Virtual patients", ("patient", "basal", "carb ratio", "correction", "daily insulin"), rows)
 
 
-def _single(out: Out, sc: object, folder: Path) -> None:
+def _single(out: Out, sc: object, folder: Path, bg_unit: str) -> None:
     from patient import loop, report
     from patient.scenario import Scenario
     assert isinstance(sc, Scenario)
@@ -101,12 +104,12 @@ def _single(out: Out, sc: object, folder: Path) -> None:
                  f"(files in {folder}) …")
     say = (lambda text: None) if out.json_mode else out.line
     result = loop.run(sc, folder / "work", say)
-    figures = report.write_all(result, folder)
+    figures = report.write_all(result, folder, bg_unit)
     if out.json_mode:
         out.json(figures.to_json())
         return
     out.line("")
-    out.line(report.summary_text(figures, sc))
+    out.line(report.summary_text(figures, sc, bg_unit))
     out.good(f"Wrote {folder / 'report.txt'}, {folder / 'run.png'}, {folder / 'run.csv'} and {folder / 'events.json'}; "
              f"the CGM history: handset --state {folder / 'work' / 'handset'} cgm")
 

@@ -72,12 +72,15 @@ def summary_text(f: Figures, sc: Scenario, bg_unit: str = units.MG_DL) -> str:
     """The report a person reads: one figure a line."""
     def bg(v: float) -> str:
         return units.format_bg(round(v), bg_unit)
+
+    def short(v: int) -> str:
+        return units.format_bg(v, bg_unit, with_unit=False)
     lines = [
         f"patient            {f.patient} (seed {f.seed}), {f.minutes // 60} h from {sc.label(0)}",
         f"low-glucose suspend {f.lgs}" + (f" at {bg(sc.lgs_threshold)}" if f.lgs != "off" else ""),
         f"time in range      {f.in_range_pct:5.1f} %  ({bg(70)}–{bg(180)})",
-        f"below 70 / 54      {f.below_70_pct:5.1f} % / {f.below_54_pct:.1f} %",
-        f"above 180 / 250    {f.above_180_pct:5.1f} % / {f.above_250_pct:.1f} %",
+        f"below {short(70)} / {short(54)}".ljust(19) + f"{f.below_70_pct:5.1f} % / {f.below_54_pct:.1f} %",
+        f"above {short(180)} / {short(250)}".ljust(19) + f"{f.above_180_pct:5.1f} % / {f.above_250_pct:.1f} %",
         f"mean glucose       {bg(f.mean_mgdl)} (lowest {bg(f.min_mgdl)}, highest {bg(f.max_mgdl)})",
         f"insulin (pod)      {units.format_units(f.insulin_pulses)}: basal {units.format_units(f.basal_pulses)}, "
         f"bolus {units.format_units(f.bolus_pulses)}",
@@ -177,11 +180,12 @@ def write_png(result: RunResult, path: Path) -> None:
     plt.close(fig)
 
 
-def write_all(result: RunResult, out: Path) -> Figures:
-    """report.txt, figures.json, run.csv, events.json and run.png into `out`; returns the figures."""
+def write_all(result: RunResult, out: Path, bg_unit: str = units.MG_DL) -> Figures:
+    """report.txt (glucose in `bg_unit`), figures.json, run.csv, events.json and run.png (mg/dL)
+    into `out`; returns the figures."""
     out.mkdir(parents=True, exist_ok=True)
     f = figures(result)
-    (out / "report.txt").write_text(summary_text(f, result.scenario) + "\n", encoding="utf-8")
+    (out / "report.txt").write_text(summary_text(f, result.scenario, bg_unit) + "\n", encoding="utf-8")
     (out / "figures.json").write_text(json.dumps(f.to_json(), indent=1) + "\n", encoding="utf-8")
     (out / "events.json").write_text(json.dumps(result.events, indent=1) + "\n", encoding="utf-8")
     write_csv(result, out / "run.csv")
