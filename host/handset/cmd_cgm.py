@@ -34,17 +34,17 @@ def cgm_cmd(as_csv: bool, limit: int | None, opts: Options) -> None:
     elif as_csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(("pod_ms", "minute", "mgdl", "trend", "rate_mgdl_per_min", "alert"))
+        writer.writerow(("at", "pod_ms", "minute", "mgdl", "trend", "rate_mgdl_per_min", "alert"))
         for r in readings:
             rate = "" if r.rate_tenths is None else f"{r.rate_tenths / 10:.1f}"
-            writer.writerow((r.pod_ms, r.minute, "" if r.mgdl is None else r.mgdl, r.trend, rate, r.alert))
+            writer.writerow((r.at, r.pod_ms, r.minute, "" if r.mgdl is None else r.mgdl, r.trend, rate, r.alert))
         sys.stdout.write(buffer.getvalue())
     elif not readings:
         out.line("No CGM readings yet: `handset sim` runs a patient with a CGM.")
     else:
-        out.table("CGM", ("pod time", "glucose", "trend", "alert"),
-                  [(clock(r.pod_ms), "sensor out" if r.mgdl is None else units.format_bg(r.mgdl, unit), r.trend,
-                    r.alert) for r in readings])
+        out.table("CGM", ("time", "pod time", "glucose", "trend", "alert"),
+                  [(r.at, clock(r.pod_ms), "sensor out" if r.mgdl is None else units.format_bg(r.mgdl, unit),
+                    r.trend, r.alert) for r in readings])
 
 
 COMMANDS: list[click.Command] = [cgm_cmd]

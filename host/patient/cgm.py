@@ -34,6 +34,7 @@ class Reading:
     trend: str = ""             # arrow, "" when unknown
     rate_tenths: int | None = None  # mg/dL per minute × 10
     alert: str = ""             # "low", "high" or "" (raised once per excursion)
+    at: str = ""                # the run's day and time of day ("d2 07:30"), for people
 
     def to_json(self) -> dict:
         """The record written to the CGM log."""
@@ -91,16 +92,16 @@ class Cgm:
         self.history: list[Reading] = []
         self._alerted = ""
 
-    def read(self, patient_model: object, minute: int, pod_ms: int, out: bool) -> Reading:
+    def read(self, patient_model: object, minute: int, pod_ms: int, out: bool, at: str = "") -> Reading:
         """The reading at this minute (a multiple of 5); `out` = the sensor is out (a gap)."""
         value = float(self._sensor.measure(patient_model))  # the noise sequence advances even in a gap
         if out:
-            reading = Reading(minute, pod_ms, None)
+            reading = Reading(minute, pod_ms, None, at=at)
             self._alerted = ""  # after a gap a glucose still out of range is announced again
         else:
             provisional = Reading(minute, pod_ms, int(round(value)))
             rate = rate_tenths(self.history + [provisional])
-            reading = Reading(minute, pod_ms, provisional.mgdl, arrow(rate), rate, self._alert(provisional.mgdl))
+            reading = Reading(minute, pod_ms, provisional.mgdl, arrow(rate), rate, self._alert(provisional.mgdl), at)
         self.history.append(reading)
         return reading
 

@@ -280,7 +280,7 @@ class ClosedLoop:
                                               per_minute[i][0], per_minute[i][1], carbs.get(m, 0), was_suspended))
         end = minute + STEP_MIN
         out = any(a <= end < b for a, b in self.sc.sensor_out)
-        reading = self.cgm.read(self.patient.model, end, self.pod_ms(end), out)
+        reading = self.cgm.read(self.patient.model, end, self.pod_ms(end), out, self.sc.label(end))
         self.result.readings.append(reading)
         self._after_reading(end, reading)
 
