@@ -10,6 +10,7 @@ bits tell whether the command ran).
 """
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Callable, Self, TextIO
@@ -32,6 +33,7 @@ from handset.errors import (
 from handset.podstatus import Status, error_sentence, implausible
 from handset.session import DEFAULT_ATTEMPTS, Exchange, NoReply, Session
 from handset.state import CONFIRMED, NOT_RUN, REJECTED, UNCONFIRMED, PodRecord, StateStore, now_iso
+from handset.timeouts import ENV as TIMEOUT_ENV
 from handset.timeouts import Timeouts
 from handset.transport import Link
 
@@ -58,6 +60,8 @@ class PodConnection:
         self._trace = trace
         #: the waits of this run, derived from the link (``--timeout`` / HANDSET_TIMEOUT override)
         self.timeouts = Timeouts(reply_timeout_s) if reply_timeout_s else Timeouts.for_link(link.url if link else "")
+        #: the person (or the caller) chose the timeout: never adapted to the board
+        self.timeout_given = bool(reply_timeout_s) or bool(os.environ.get(TIMEOUT_ENV, "").strip())
         self._reply_timeout_s = self.timeouts.reply_s
         #: sentences for the person: what the handset corrected in its record from the pod
         self.notices: list[str] = []
@@ -86,8 +90,7 @@ class PodConnection:
         :raises PodUnreachable: the link cannot be opened.
         :raises StateError: the state directory is unusable or used by another handset.
         """
-        if reply_timeout_s is None:
-            reply_timeout_s = Timeouts.for_link(url).reply_s  # a bad HANDSET_TIMEOUT is refused before anything
+        Timeouts.for_link(url)  # a bad HANDSET_TIMEOUT is refused before anything is opened
         store = StateStore(state_dir)
         store.lock()
         trace_file: TextIO | None
@@ -378,18 +381,3 @@ class PodConnection:
             rec.alerts[str(a["slot"])] = dict(a)
         self.store.save_pod(rec)
         return status
-
-    def bench(self, op: str, **args: object) -> dict:
-        """One bench operation on the emulator (channel B): ``{"op": op, **args}`` → the JSON answer.
-
-        :raises HandsetError: the emulator refused the operation (its sentence is passed on).
-        """
-        timeout = None
-        if op == "advance":
-            ms, seconds = args.get("ms"), args.get("seconds")
-            span = ms if isinstance(ms, int) else 1000 * seconds if isinstance(seconds, int) else 0
-            timeout = self.timeouts.advance_s(span)
-        answer = self._session().bench({"op": op, **args}, timeout_s=timeout)
-        if answer.get("ok") is False:
-            raise HandsetError(f"The pod emulator refused the bench operation {op!r}: {answer.get('error')}")
-        return answer

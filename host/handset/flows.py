@@ -47,7 +47,9 @@ EXPECTED_POD_CONSTANTS = {"pulse_volume": 0x1388, "bolus_interval_eighths": 0x10
 NOMINAL_LIFE_HOURS = 72
 POLL_INTERVAL_MS = 1000
 ACTIVATION_BASAL_BEEP = 0x40
-MAX_POLLS = 30
+MAX_POLL_INTERVAL_MS = 60_000
+#: the pod's own limit from pairing to running is one hour (then progress 14); a little slack
+SETUP_LIMIT_MINUTES = 65
 
 Progress = Callable[[str, str], None]
 
@@ -291,25 +293,26 @@ def _reached(status: "Status", target: int) -> bool:
 
 
 def _poll_until(client: "PodClient", target: int, status: "Status", say: Progress, what: str) -> "Status":
-    """Read the status every second until the pod's progress reaches ``target``.
+    """Read the status until the pod's progress reaches ``target``: after 1 s of pod time, then twice
+    as long each time (at most a minute), for as long as the pod's own set-up limit allows — so a
+    slow board (an emulated Pico) takes longer, and never fails for being slow.
 
     :raises ActivationFailed: the pod reports activation time exceeded (14) or another dead end.
     :raises PodFaulted: the pod faulted (from the status read).
+    :raises BadReply: the pod stays short of ``target`` past its own set-up limit.
     """
-    for _ in range(MAX_POLLS):
-        if _reached(status, target):
-            return status
+    interval = POLL_INTERVAL_MS
+    while not _reached(status, target):
         _refuse_dead_pod(status)
-        client.wait_ms(POLL_INTERVAL_MS)
+        if status.minutes > SETUP_LIMIT_MINUTES:
+            raise BadReply(
+                f"The pod did not finish the {what} within its set-up time (progress {status.progress} at pod age "
+                f"{status.minutes} min): read the status; deactivate it and use a new pod if it does not move on.")
+        client.wait_ms(interval)
+        interval = min(2 * interval, MAX_POLL_INTERVAL_MS)
         status = client.status()
         say(what, f"waiting: progress {status.progress} ({status.progress_name})")
-    if _reached(status, target):
-        return status
-    _refuse_dead_pod(status)
-    raise BadReply(
-        f"The pod did not finish the {what} in time (progress {status.progress}): read the status, then repeat the "
-        "activation to carry on."
-    )
+    return status
 
 
 __all__ = ["activate", "new_address", "low_reservoir_alert", "finish_setup_alert", "expiration_alert",

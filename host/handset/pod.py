@@ -59,13 +59,14 @@ from handset.blocks import (
     time_of_day_ms,
 )
 from handset.client import PodConnection
+from handset.pod_bench import BenchAccess
 from handset.pod_delivery import DeliveryCommands
 from handset.pod_diag import DiagnosticCommands
 from handset.pod_life import LifeCommands
 from handset.podstatus import ERROR_SENTENCES, PROGRESS_NAMES, Status
 
 
-class PodClient(DeliveryCommands, LifeCommands, DiagnosticCommands):
+class PodClient(DeliveryCommands, LifeCommands, DiagnosticCommands, BenchAccess):
     """The handset: talks to one pod and keeps its state directory.
 
     Use ``PodClient.open(url, state_dir, trace)``; close it (or use ``with``) to release the link

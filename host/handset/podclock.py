@@ -32,10 +32,14 @@ def pod_speed(pod: Any = None) -> int | None:
     if session is None:
         return SPEED_REAL
     timeouts = getattr(pod, "timeouts", None)
+    started = time.monotonic()
     try:
         info = session.bench({"op": "info"}, timeout_s=timeouts.probe_s if timeouts is not None else 0.5)
     except HandsetError:
         return SPEED_REAL
+    adapt = getattr(pod, "adapt_timeouts", None)
+    if adapt is not None:
+        adapt(time.monotonic() - started, info)  # a slow board gets longer timeouts from now on
     if info.get("clock") == "virtual":
         return None
     speed = info.get("speed")

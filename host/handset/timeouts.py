@@ -63,3 +63,20 @@ class Timeouts:
     def probe_s(self) -> float:
         """Asking a pod whether it has a bench at all (a real pod never answers)."""
         return self.base_s
+
+
+#: the base reply timeout for a Pico (real, or emulated at 0.15-0.4x real time), unless one is given
+SLOW_BOARD_TIMEOUT_S = 6.0
+
+
+def for_board(timeouts: Timeouts, latency_s: float, info: dict) -> Timeouts | None:
+    """Longer timeouts for the board a bench ``info`` answer (which took ``latency_s``) describes:
+    a Pico gets at least ``SLOW_BOARD_TIMEOUT_S``, any pod at least four times what it took to
+    answer (at most a minute); None when ``timeouts`` are long enough already."""
+    firmware = info.get("firmware")
+    platform = str(firmware.get("platform", "")) if isinstance(firmware, dict) else ""
+    base = timeouts.base_s
+    if platform.startswith("rp2"):
+        base = max(base, SLOW_BOARD_TIMEOUT_S)
+    base = min(max(base, 4 * latency_s), 60.0)
+    return Timeouts(base) if base > timeouts.base_s else None
