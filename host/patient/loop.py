@@ -187,8 +187,8 @@ class ClosedLoop:
 
     def _act(self, minute: int) -> None:
         """What the person and the handset do at the start of the step."""
-        for at in self.sc.occlusions:
-            if at == minute:
+        for at in self.sc.occlusions:  # at the start of the 5-minute step that holds it
+            if minute <= at < minute + STEP_MIN:
                 self.pod.bench("occlude", on=True)
                 self._event(minute, "occlusion", note="the line is blocked from now on")
         for at in self.sc.user_resumes:
@@ -250,15 +250,20 @@ class ClosedLoop:
             return
         try:
             status = self.pod.status()
+            delivered, bolus_left = status.pulses_delivered, status.bolus_remaining
         except PodFaulted as exc:
             self._fault(minute, exc)
-            return
-        delta = status.pulses_delivered - self._delivered
-        progressed = max(0, self._bolus_left - status.bolus_remaining)
+            # The pod's last word: its detailed status at the fault (what it delivered until then).
+            details = exc.details or {}
+            if not isinstance(details.get("pulses_delivered"), int):
+                return
+            delivered, bolus_left = int(details["pulses_delivered"]), int(details.get("bolus_remaining") or 0)
+        delta = delivered - self._delivered
+        progressed = max(0, self._bolus_left - bolus_left)
         self.result.pod_delivered += delta
         self.result.pod_bolus += min(delta, progressed)
-        self._delivered = status.pulses_delivered
-        self._bolus_left = status.bolus_remaining
+        self._delivered = delivered
+        self._bolus_left = bolus_left
 
     def step(self, minute: int) -> None:
         """Minutes [minute, minute + 5): act, advance the pod, feed the patient, read the CGM."""
