@@ -24,7 +24,7 @@ def _scenarios() -> dict[str, scenario.Scenario]:
         "meal_no_bolus": scenario.build(ADOLESCENT, hours=4, meals=meal, bolus="none"),
         "meal_big_bolus": scenario.build(ADOLESCENT, hours=4, meals=meal, announced_percent=200),
         "steady": scenario.build(ADOLESCENT, hours=6, meals=[], sensor_out=["d1 08:00-08:30"]),
-        "occluded": scenario.build(ADOLESCENT, hours=6, meals=[], occlusions=["d1 06:32"])  # applied at its 5-minute step: 06:30,
+        "occluded": scenario.build(ADOLESCENT, hours=6, meals=[], occlusions=["d1 06:32"]),  # applied at its step, 06:30
         "lgs_off": scenario.build(CHILD, lgs_mode="off", **lgs_case),  # type: ignore[arg-type]
         "lgs_threshold": scenario.build(CHILD, lgs_mode="threshold", **lgs_case),  # type: ignore[arg-type]
         "lgs_predictive": scenario.build(CHILD, lgs_mode="predictive", **lgs_case),  # type: ignore[arg-type]
