@@ -70,7 +70,13 @@ def run_calculator(opts: Options, carbs: str | None, bg: str | None,
     history = store.history()
     iob_now = now_ms if now_ms is not None else (insulin.pod_now_ms(history, address) or 0)
     now_s = iob_now // 1000
-    suggestion = calc.suggest(settings, carbs_tenths_g=carbs_tenths, bg_mgdl=bg_value, bg_time_s=now_s, now_s=now_s,
+    bg_time_s = now_s
+    if bg_value is None:  # no BG typed: a CGM reading (handset sim's) at most 5 minutes old stands in
+        from patient.cgm import fresh_reading
+        reading = fresh_reading(opts.state, iob_now)
+        if reading is not None and reading.mgdl is not None:
+            bg_value, bg_time_s = reading.mgdl, reading.pod_ms // 1000
+    suggestion = calc.suggest(settings, carbs_tenths_g=carbs_tenths, bg_mgdl=bg_value, bg_time_s=bg_time_s, now_s=now_s,
                               records=insulin.bolus_records(history, address, iob_now),
                               unconfirmed=calculator_blocked(opts.state))
     return suggestion, carbs_tenths, bg_value
