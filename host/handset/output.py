@@ -84,7 +84,10 @@ class Out:
         print(json.dumps(data, indent=2, sort_keys=True, default=_jsonable), flush=True)
 
     def table(self, title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-        """A table (rich on a TTY; tab-free aligned columns when piped)."""
+        """A table (rich on a TTY; tab-free aligned columns when piped; on stderr with --json)."""
+        if self.json_mode:
+            self._plain_table(title, headers, rows, sys.stderr)
+            return
         if self.console is not None:
             table = Table(title=title, show_header=True, header_style="bold")
             for header in headers:
@@ -93,17 +96,22 @@ class Out:
                 table.add_row(*[str(c) for c in row])
             self.console.print(table)
             return
+        self._plain_table(title, headers, rows, sys.stdout)
+
+    @staticmethod
+    def _plain_table(title: str | None, headers: Sequence[str], rows: Sequence[Sequence[str]], stream: Any) -> None:
         if title:
-            print(title)
+            print(title, file=stream)
         widths = [max([len(h)] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
-        print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+        print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip(), file=stream)
         for row in rows:
-            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
-        sys.stdout.flush()
+            print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip(), file=stream)
+        stream.flush()
 
     def pairs(self, title: str | None, items: Sequence[tuple[str, str]]) -> None:
-        """Label: value lines (a two-column grid on a TTY)."""
-        if self.console is not None:
+        """Label: value lines (a two-column grid on a TTY; on stderr with --json)."""
+        stream = sys.stderr if self.json_mode else sys.stdout
+        if self.console is not None and not self.json_mode:
             table = Table(title=title, show_header=False, box=None, pad_edge=False)
             table.add_column(style="bold")
             table.add_column()
@@ -112,11 +120,11 @@ class Out:
             self.console.print(table)
             return
         if title:
-            print(title)
+            print(title, file=stream)
         width = max((len(k) for k, _ in items), default=0)
         for key, value in items:
-            print(f"{key.ljust(width)}  {value}")
-        sys.stdout.flush()
+            print(f"{key.ljust(width)}  {value}", file=stream)
+        stream.flush()
 
     @contextmanager
     def progress(self, label: str) -> Iterator[Bar]:

@@ -29,6 +29,8 @@ def test_every_pod_command_prints_exactly_one_json_document(pod):
     bolus = handset(["bolus", "0.5", "--json"], state, url)
     assert bolus.returncode == 0 and "Bolus:" in bolus.stderr  # the progress lines, on stderr
     assert one_json(bolus)["delivered_pulses"] == 10
+    calculated = handset(["bolus", "--carbs", "5", "--yes", "--json"], state, url)
+    assert "Bolus calculator" in calculated.stderr and one_json(calculated)["requested_pulses"] > 0
     for args, key in ((["temp-basal", "0.5", "1h"], "rate_pph"), (["cancel-temp"], "cancelled"),
                       (["suspend", "--for", "30m"], "suspended"), (["resume"], "resumed"),
                       (["alerts"], "alerts"), (["basal", "use", "default"], "running"),
