@@ -30,7 +30,7 @@ def _ready(operator_pod):
 def _sent_bolus_messages(trace: Path) -> list[str]:
     """Hex of every PDM message carrying a bolus block (0x17) sent, in order."""
     sent = re.findall(r"> P PDM ([0-9a-f]+)", trace.read_text())
-    return [m for m in sent if "17" in m and _has_block(bytes.fromhex(m), 0x17)]
+    return [m for m in sent if _has_block(bytes.fromhex(m), 0x17)]
 
 
 def _has_block(message: bytes, block_type: int) -> bool:
