@@ -34,6 +34,7 @@ class Figures:
     suspensions: int
     suspended_minutes: int
     first_suspend_minute: int | None
+    below_20_minutes: int        # the model below 20 mg/dL: beyond what it represents
     cgm_readings: int
     cgm_gaps: int
     fault: str | None
@@ -63,6 +64,7 @@ def figures(result: RunResult) -> Figures:
         strokes_pushed=result.stroke_pushed, suspensions=len(suspends),
         suspended_minutes=sum(r.suspended for r in result.rows),
         first_suspend_minute=int(suspends[0]["minute"]) if suspends else None,
+        below_20_minutes=sum(v < 200 for v in g),
         cgm_readings=sum(r.mgdl is not None for r in result.readings),
         cgm_gaps=sum(r.mgdl is None for r in result.readings),
         fault=result.fault, wall_s=round(result.wall_s, 1))
@@ -90,6 +92,9 @@ def summary_text(f: Figures, sc: Scenario, bg_unit: str = units.MG_DL) -> str:
     ]
     if f.fault:
         lines.append(f"pod fault          {f.fault}: delivery stopped")
+    if f.below_20_minutes:
+        lines.append(f"note               the patient model was below {bg(20)} for {f.below_20_minutes} min: "
+                     "beyond what the model represents; read it as a severe low")
     lines.append(f"wall time          {f.wall_s:.1f} s")
     return "\n".join(lines)
 
