@@ -53,36 +53,43 @@ def _all_blank(data, start, end):
     return True
 
 
-def parse_sector(data):
-    """[(offset, kind, payload)] of the valid records of one sector's bytes, and the offset where
-    the writer may append (after the last record, past any torn bytes)."""
+def parse_page(data, start):
+    """[(offset in page, kind, payload)] of the valid records of one page's bytes from `start`,
+    and where the writer may append in it (PAGE when the page is full or torn)."""
     out = []
-    off = _HEADER_LEN
-    while off < SECTOR:
-        page_end = (off // PAGE + 1) * PAGE
-        kind = data[off]
-        if kind == _BLANK:
-            if off % PAGE == 0 and _all_blank(data, off, page_end):
-                break  # a blank page: nothing was ever written past here
-            off = page_end
-            continue
-        if off + 2 > page_end:
-            off = page_end
-            continue
+    off = start
+    while off + 2 <= PAGE and data[off] != _BLANK:
         end = off + 2 + data[off + 1] + 4
-        if end > page_end or struct.unpack_from(">I", data, end - 4)[0] != (
+        if end > PAGE or struct.unpack_from(">I", data, end - 4)[0] != (
                 binascii.crc32(bytes(data[off:end - 4])) & 0xFFFFFFFF):
-            off = page_end  # torn or corrupt: the rest of this page cannot be trusted
-            continue
-        out.append((off, kind, bytes(data[off + 2:end - 4])))
+            return out, PAGE  # torn or corrupt: the rest of this page cannot be trusted
+        out.append((off, data[off], bytes(data[off + 2:end - 4])))
         off = end
-    # the writer goes on after the last valid record unless torn bytes follow it in its page
-    w = out[-1][0] + len(out[-1][2]) + _OVERHEAD if out else _HEADER_LEN
-    last = SECTOR - 1
-    while last >= w and data[last] == _BLANK:
-        last -= 1
-    if last >= w:
-        w = (last // PAGE + 1) * PAGE
+    return out, (off if _all_blank(data, off, PAGE) else PAGE)
+
+
+def sector_pages(read, base):
+    """(page offset, records, writer offset) of each written page of the sector at `base`; a
+    blank page ends the sector. Reads one page at a time (a Pico's heap is small)."""
+    for page in range(0, SECTOR, PAGE):
+        data = read(base + page, PAGE)
+        start = _HEADER_LEN if page == 0 else 0
+        if page and _all_blank(data, 0, PAGE):
+            return
+        recs, w = parse_page(data, start)
+        yield page, recs, page + w
+        if page == 0 and w == start and not recs:
+            return  # only the header: nothing written yet
+
+
+def parse_sector(read, base):
+    """[(offset, kind, payload)] of the valid records of a sector, and the writer's offset."""
+    out = []
+    w = _HEADER_LEN
+    for page, recs, pw in sector_pages(read, base):
+        for r in recs:
+            out.append((page + r[0], r[1], r[2]))
+        w = pw
     return out, w
 
 
@@ -102,8 +109,7 @@ class Journal:
                 self._seqs[s] = i
         if self._seqs:
             self.head_seq = max(self._seqs)
-            data = self._region.read(self._seqs[self.head_seq] * SECTOR, SECTOR)
-            self.head_off = parse_sector(data)[1]
+            self.head_off = parse_sector(self._region.read, self._seqs[self.head_seq] * SECTOR)[1]
         else:
             self.head_seq = 0
             self.head_off = SECTOR  # the first append opens sector seq 1
@@ -127,32 +133,38 @@ class Journal:
         """[(kind, payload)] of every record at or after position `since` (and before `until`), in
         order, long payloads joined; raises ValueError when the sectors from `since` on are not
         all there."""
+        return list(self.iter_records(since, until))
+
+    def iter_records(self, since, until=None):
+        """records() one at a time, reading one page at a time; the sectors are checked before
+        the first record comes (ValueError)."""
         seq, off = since[0], since[1]
         if seq > self.head_seq or (seq > 0 and seq not in self._seqs and off < SECTOR):
             raise ValueError("the journal from sector %d is gone" % seq)
-        out = []
+        first = seq if seq > 0 else (min(self._seqs) if self._seqs else 1)  # 0: the oldest kept
+        for s in range(first, self.head_seq + 1):
+            if s not in self._seqs and s != seq:
+                raise ValueError("journal sector %d is missing" % s)
+        return self._records(first, seq, off, until)
+
+    def _records(self, first, seq, off, until):
         parts = b""
-        s = seq if seq > 0 else (min(self._seqs) if self._seqs else 1)  # 0: the oldest kept
-        while s <= self.head_seq:
+        for s in range(first, self.head_seq + 1):
             i = self._seqs.get(s)
             if i is None:
-                if s == seq:
-                    s += 1
-                    continue
-                raise ValueError("journal sector %d is missing" % s)
-            recs = parse_sector(self._region.read(i * SECTOR, SECTOR))[0]
-            for r in recs:
-                if s == seq and r[0] < off:
-                    continue
-                if until is not None and (s > until[0] or (s == until[0] and r[0] >= until[1])):
-                    return out
-                if r[1] == CONT:
-                    parts += r[2]
-                else:
-                    out.append((r[1], parts + r[2] if parts else r[2]))
-                    parts = b""
-            s += 1
-        return out
+                continue
+            for page, recs, _ in sector_pages(self._region.read, i * SECTOR):
+                for r in recs:
+                    at = page + r[0]
+                    if s == seq and at < off:
+                        continue
+                    if until is not None and (s > until[0] or (s == until[0] and at >= until[1])):
+                        return
+                    if r[1] == CONT:
+                        parts += r[2]
+                    else:
+                        yield r[1], (parts + r[2] if parts else r[2])
+                        parts = b""
 
     def append(self, kind, payload):
         """Write one record (or several for a long payload): one page program each."""
@@ -190,8 +202,10 @@ class Journal:
             raise OSError("the pod's journal is full: nothing can be erased (save a snapshot first)")
         if pick_seq:
             del self._seqs[pick_seq]
-        if not _all_blank(self._region.read(pick * SECTOR, SECTOR), 0, SECTOR):
-            self._region.erase(pick)
+        for page in range(0, SECTOR, PAGE):
+            if not _all_blank(self._region.read(pick * SECTOR + page, PAGE), 0, PAGE):
+                self._region.erase(pick)
+                break
         seq = self.head_seq + 1
         self._region.program(pick * SECTOR, _header(seq))
         self._seqs[seq] = pick

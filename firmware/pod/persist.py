@@ -50,23 +50,20 @@ class _Quiet:
 
 
 class Replay:
-    """The outcome of each journaled stroke, for Pod._pulse while the journal is replayed."""
+    """The outcome of each journaled stroke, for Pod._pulse while the journal is replayed. Built
+    in one pass over the records, keeping only the blocked strokes (few): a Pico's heap is small."""
 
     def __init__(self, records, position):
-        self.strokes = {}   # stroke number -> [pulses delivered before it, pushed 1/0]
+        self.blocked = {}   # stroke number -> True: it did not move the plunger
         self.last = 0       # the newest stroke number
-        self.last_t = None  # pod time of the newest record
+        before = 0          # pulses delivered before it
         known = True        # the newest stroke's outcome is known (a record follows it)
         for kind, payload in records:
             if kind == REC_STROKE:
-                t, index, before = struct.unpack(">QII", payload)
-                self.strokes[index] = [before, 1]
-                self.last = index
+                self.last, before = struct.unpack_from(">II", payload, 8)
                 known = False
             elif kind == REC_BLOCKED:
-                index = struct.unpack(">I", payload)[0]
-                if index in self.strokes:
-                    self.strokes[index][1] = 0
+                self.blocked[struct.unpack(">I", payload)[0]] = True
                 known = True
             else:
                 known = True
@@ -74,36 +71,35 @@ class Replay:
         if self.last and not known:
             # The power went during the newest stroke: the mechanism tells whether it moved; a
             # mechanism that cannot tell leaves it counted (one pulse ahead: the safe side).
-            before = self.strokes[self.last][0]
             if position == before:
-                self.strokes[self.last][1] = 0
+                self.blocked[self.last] = True
                 self.in_flight = 0
             else:
                 self.in_flight = 1 if position == before + 1 else -1
 
     def outcome(self, index, delivered):
         """1 pushed, 0 blocked, -1 the journal ends before stroke `index`."""
-        s = self.strokes.get(index)
-        if s is None:
+        if index > self.last:
             return -1
-        if s[0] != delivered:
-            raise ValueError("the journal does not replay: stroke %d had %d pulses before it, the "
-                             "replay %d" % (index, s[0], delivered))
-        return s[1]
+        return 0 if index in self.blocked else 1
 
 
-def replay(pod, records, position):
+def replay(pod, store, pos, position):
     """Carry out on the restored snapshot what the journal says happened after it, in order:
     messages handled at their pod time, time passing to each stroke and checkpoint."""
-    r = Replay(records, position)
+    r = Replay(store.records(pos), position)
     pod.replay = r
     try:
-        for kind, payload in records:
+        for kind, payload in store.records(pos):
             if kind == REC_MESSAGE:
                 pod.handle(payload[8:], struct.unpack_from(">Q", payload, 0)[0])
             elif kind == REC_STROKE or kind == REC_TICK:
                 pod.step(struct.unpack_from(">Q", payload, 0)[0])
-        if r.last and pod.pulse_log.count < r.last:
+                if kind == REC_STROKE:
+                    index, before = struct.unpack_from(">II", payload, 8)
+                    if pod.pulse_log.count < index:
+                        raise ValueError("the journal does not replay: stroke %d did not come" % index)
+        if r.last and pod.pulse_log.count != r.last:
             raise ValueError("the journal does not replay: %d strokes journaled, %d replayed"
                              % (r.last, pod.pulse_log.count))
     finally:
@@ -122,10 +118,9 @@ def load(pod, store, now_ms):
             if journaled is not None and journaled > saved["delivered"]:
                 # strokes went out that this snapshot does not know of: its programs are stale
                 raise ValueError("%d pulses journaled, the snapshot knows %d" % (journaled, saved["delivered"]))
-            records = store.records(pos)
             pod.hal = _Quiet(hal)
             restore(pod, saved)
-            r = replay(pod, records, position)
+            r = replay(pod, store, pos, position)
         except (KeyError, ValueError, TypeError, IndexError, AttributeError, struct.error) as e:
             hal.log("saved pod state unusable (%s): trying an older one" % e)
             pod.__init__(hal, lot, tid, fill, now_ms)

@@ -37,6 +37,7 @@ STATE_NAMES = ("state.a", "state.b")
 JOURNAL_NAME = "journal"
 JOURNAL_SECTORS = const(16)  # 64 KB: about 2,900 strokes between two snapshots
 _SPARE_SECTORS = const(3)    # a snapshot is due when only this many sectors can still be erased
+_LIVE_SECTORS = const(3)     # or when the journal since the last one spans more (~500 strokes)
 _OLD_NAMES = ("dlv.a", "dlv.b", "plog.a", "plog.b")
 # journal record kinds
 REC_MESSAGE = const(1)   # u64 pod time, then the message bytes
@@ -180,13 +181,16 @@ class Store:
         self.journal.keep_from = position[0]
 
     def wants_snapshot(self):
-        """True when the journal must make room: the pod should save a snapshot at its next
-        quiet moment (between delivery events, after a message)."""
-        return self.journal.free_sectors() <= _SPARE_SECTORS
+        """True when the pod should save a snapshot at its next quiet moment (between delivery
+        events, after a message): the journal since the last one spans more than _LIVE_SECTORS
+        (a restart replays it: bounded work and heap), or the journal must make room."""
+        j = self.journal
+        return j.live_sectors() > _LIVE_SECTORS or j.free_sectors() <= _SPARE_SECTORS
 
     def records(self, position):
-        """[(kind, payload)] journaled from `position` on; ValueError when they are gone."""
-        return self.journal.records(position)
+        """(kind, payload) journaled from `position` on, one at a time; ValueError (at once) when
+        they are gone."""
+        return self.journal.iter_records(position)
 
     def append(self, kind, payload):
         self.journal.append(kind, payload)
@@ -209,7 +213,7 @@ class Store:
         """The write-ahead count of the strokes journaled before `position` (None when none are
         left in the journal): a snapshot at `position` that knows fewer pulses is stale."""
         try:
-            recs = self.journal.records([0, 0], position)
+            recs = self.journal.iter_records([0, 0], position)
         except ValueError:
             return None
         return _count(None, recs)
@@ -221,9 +225,9 @@ class Store:
         snaps = self.snapshots()
         state, pos = snaps[0] if snaps else (None, [0, 0])
         try:
-            recs = self.journal.records(pos)
+            recs = self.journal.iter_records(pos)
         except ValueError:
-            recs = []
+            recs = ()
         return _count(state.get("delivered") if state is not None else None, recs)
 
     def erase(self):

@@ -246,7 +246,7 @@ def test_journal_records_come_back_in_order_across_sectors_and_long_payloads() -
         store.append(REC_MESSAGE, payload)
         sent.append((REC_MESSAGE, payload))
     assert store.journal.head_seq > 8
-    assert Store(storage).records([0, 0]) == sent
+    assert list(Store(storage).records([0, 0])) == sent
 
 
 def test_every_torn_program_loses_only_the_record_being_written() -> None:
@@ -260,11 +260,11 @@ def test_every_torn_program_loses_only_the_record_being_written() -> None:
         with pytest.raises(PowerCut):
             store.stroke(11_000, 11, 10)
         after = Store(storage)
-        kept = [r for r in after.records([0, 0]) if r[0] == REC_STROKE]
+        kept = [r for r in list(after.records([0, 0])) if r[0] == REC_STROKE]
         assert [struct.unpack(">QII", p)[1] for _, p in kept] == list(range(1, 11)), f"torn at {k}"
         after.stroke(11_000, 11, 10)                   # the writer goes on past the torn bytes
         after.stroke(12_000, 12, 11)
-        again = [struct.unpack(">QII", p)[1] for kind, p in Store(storage).records([0, 0]) if kind == REC_STROKE]
+        again = [struct.unpack(">QII", p)[1] for kind, p in list(Store(storage).records([0, 0])) if kind == REC_STROKE]
         assert again == list(range(1, 13)), f"torn at {k}"
 
 
@@ -279,7 +279,7 @@ def test_bit_flips_in_the_journal_drop_records_never_invent_them() -> None:
     for bit in range(16 * 8, 80 * 8):                  # the first records after the sector header
         flash.data[:PAGE] = good
         flash.data[bit // 8] ^= 1 << (bit % 8)
-        got = [struct.unpack(">QII", p)[1] for kind, p in Store(storage).records([0, 0]) if kind == REC_STROKE]
+        got = [struct.unpack(">QII", p)[1] for kind, p in list(Store(storage).records([0, 0])) if kind == REC_STROKE]
         assert set(got) <= set(range(1, 21)) and got == sorted(got), f"bit {bit}"
         assert len(got) < 20 or bit // 8 >= 16 + 22 * 3, f"bit {bit} flipped went unnoticed"
 
@@ -308,7 +308,7 @@ def test_the_journal_erases_only_what_no_snapshot_needs() -> None:
     assert flash.erases > 0
     snap, pos = Store(storage, sectors=6).snapshots()[0]
     assert snap == STATE_3
-    recs = Store(storage, sectors=6).records(pos)
+    recs = list(Store(storage, sectors=6).records(pos))
     assert [struct.unpack(">QII", p)[1] for _, p in recs] == list(range(i - len(recs) + 1, i + 1))
 
 

@@ -122,8 +122,8 @@ class FlashRegion:
                 raise OSError("size")
         except OSError:
             f = open(path, "wb")
-            blank = b"\xff" * SECTOR
-            for _ in range(sectors):
+            blank = b"\xff" * PAGE
+            for _ in range(sectors * (SECTOR // PAGE)):
                 f.write(blank)
             f.close()
             f = open(path, "r+b", buffering=0)
@@ -149,7 +149,9 @@ class FlashRegion:
         if not 0 <= sector < self.sectors:
             raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
         self._f.seek(sector * SECTOR)
-        self._f.write(b"\xff" * SECTOR)
+        blank = b"\xff" * PAGE
+        for _ in range(SECTOR // PAGE):
+            self._f.write(blank)
         self._f.flush()
         self.erases += 1
 
