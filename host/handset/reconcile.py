@@ -109,8 +109,8 @@ def _bolus_account(b: H.Bolus, status: Status, cancelled: bool) -> tuple[Record 
               "extended_delivered": second, "not_delivered_pulses": remaining, "final": final, "how": how}
     notice = ""
     if how == "stopped by the pod":
-        notice = (f"The pod stopped the bolus of {_units(b.requested)} before its end (a pod restart, a fault or another handset): "
-                  f"it delivered {_units(delivered)} and {_units(remaining)} were not delivered. The history and "
+        notice = (f"The pod stopped the bolus of {_units(b.requested)} before its end (a pod restart, a fault or "
+                  f"another handset): it delivered {_units(delivered)} and {_units(remaining)} were not delivered. The history and "
                   "insulin on board now follow the pod.")
     return record, notice
 
