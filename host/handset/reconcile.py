@@ -110,8 +110,8 @@ def _bolus_account(b: H.Bolus, status: Status, cancelled: bool) -> tuple[Record 
     notice = ""
     if how == "stopped by the pod":
         notice = (f"The pod stopped the bolus of {_units(b.requested)} before its end (a pod restart, a fault or "
-                  f"another handset): it delivered {_units(delivered)} and {_units(remaining)} were not delivered. The history and "
-                  "insulin on board now follow the pod.")
+                  f"another handset): it delivered {_units(delivered)} and {_units(remaining)} were not delivered. "
+                  "The history and insulin on board now follow the pod.")
     return record, notice
 
 
