@@ -209,28 +209,44 @@ def activate(
 
 
 def _pair(client: "PodClient", now: _dt.datetime, say: Progress) -> None:
-    """Steps 1-2: give the pod an address and set it up; creates the pod record."""
+    """Steps 1-2: give the pod an address and set it up; creates the pod record.
+
+    The address, lot, tid and set-up time are saved before the SetupPod goes out: when its reply is
+    lost, the next activation sends the very same bytes again, which the pod answers (again) with
+    its long version whether or not it had run them — so a lost reply never strands a paired pod.
+    """
     session = client._session()
-    address = new_address()
-    say("pair", f"assigning address {address:08x}")
-    try:
-        ex = session.send(assign_address_blocks(address), seq=0, address=C.ADDRESS_PAIRING,
-                          accept=lambda reply: _is_version(reply, long=False))
-    except NoReply as exc:
-        raise PodUnreachable(
-            "No new pod answered the pairing request: check that the pod emulator runs and is not paired yet, "
-            "then repeat the activation."
-        ) from exc
-    version = _version(ex.blocks(), "address assignment")
-    if version.get("address") != address:
-        raise BadReply("The pod did not take the address the handset assigned: repeat the activation.")
-    lot, tid = int(version["lot"]), int(version["tid"])
-    say("pair", f"pod lot {lot} tid {tid}, progress {version['progress']}")
+    pending = client.store.load_pairing()
+    if pending is not None:
+        address, lot, tid = int(pending["address"]), int(pending["lot"]), int(pending["tid"])
+        now = _dt.datetime.fromisoformat(str(pending["when"]))
+        say("pair", f"carrying on the set-up of pod {address:08x}")
+    else:
+        address = new_address()
+        say("pair", f"assigning address {address:08x}")
+        try:
+            ex = session.send(assign_address_blocks(address), seq=0, address=C.ADDRESS_PAIRING,
+                              accept=lambda reply: _is_version(reply, long=False))
+        except NoReply as exc:
+            raise PodUnreachable(
+                "No new pod answered the pairing request: check that the pod emulator runs and is not paired yet, "
+                "then repeat the activation."
+            ) from exc
+        version = _version(ex.blocks(), "address assignment")
+        if version.get("address") != address:
+            raise BadReply("The pod did not take the address the handset assigned: repeat the activation.")
+        lot, tid = int(version["lot"]), int(version["tid"])
+        say("pair", f"pod lot {lot} tid {tid}, progress {version['progress']}")
+        now = now.replace(second=0, microsecond=0)
+        client.store.save_pairing({"address": address, "lot": lot, "tid": tid, "when": now.isoformat()})
     try:
         ex = session.send(setup_pod_blocks(address, lot, tid, now), seq=0, address=C.ADDRESS_PAIRING,
                           accept=lambda reply: _is_version(reply, long=True))
     except NoReply as exc:
-        raise PodUnreachable("The pod did not answer the set-up: repeat the activation.") from exc
+        raise PodUnreachable("The pod did not answer the set-up: repeat the activation (the handset sends the same "
+                             "set-up again and carries on).") from exc
+    if pending is not None and not any(b["type"] == C.BLOCK_VERSION for b in ex.blocks()):
+        client.store.clear_pairing()  # that pod is gone (reset, or another one): start afresh next time
     long_version = _version(ex.blocks(), "set-up")
     for field, want in EXPECTED_POD_CONSTANTS.items():
         if long_version.get(field) != want:
@@ -247,6 +263,7 @@ def _pair(client: "PodClient", now: _dt.datetime, say: Progress) -> None:
         pm_version=list(long_version.get("pm_version", [])), pi_version=list(long_version.get("pi_version", [])),
     )
     client.store.save_pod(client.record)
+    client.store.clear_pairing()
     client.append({"kind": "event", "event": "paired", "pod": f"{address:08x}", "lot": lot, "tid": tid})
     session.address, session.lot, session.tid, session.nonce, session.next_seq = address, lot, tid, nonce, 2
     say("pair", f"paired with pod {address:08x}")

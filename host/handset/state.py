@@ -8,6 +8,8 @@ Layout of the state directory (default ``$XDG_STATE_HOME/handset`` = ``~/.local/
                    with its outcome ("confirmed", "unconfirmed", "rejected"); an unconfirmed
                    command is settled later by a ``settle`` record that names it. The record
                    kinds and their fields are documented in ``handset.history``.
+``pairing.json``   a pairing under way (address, lot, tid, set-up time), so that a lost SetupPod
+                   reply can be asked again with the same bytes; removed once the pod is paired.
 ``pods/``          pod.json of deactivated pods, kept for reference.
 ``lock``           flock'ed while a handset uses the directory, so two handsets cannot interleave.
 
@@ -27,6 +29,7 @@ from typing import Any, Iterator
 from handset.errors import StateError
 
 POD_FILE = "pod.json"
+PAIRING_FILE = "pairing.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = "lock"
 
@@ -169,6 +172,25 @@ class StateStore:
     def save_pod(self, pod: PodRecord) -> None:
         """Write the pod record atomically."""
         write_json_atomic(self.dir / POD_FILE, pod.to_json())
+
+    def load_pairing(self) -> dict | None:
+        """The pairing under way (``address``, ``lot``, ``tid``, ``when``), or None."""
+        try:
+            data = json.loads((self.dir / PAIRING_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and {"address", "lot", "tid", "when"} <= set(data) else None
+
+    def save_pairing(self, pairing: dict) -> None:
+        """Remember a pairing under way (written atomically before the SetupPod goes out)."""
+        write_json_atomic(self.dir / PAIRING_FILE, pairing)
+
+    def clear_pairing(self) -> None:
+        """Forget the pairing under way (idempotent)."""
+        try:
+            os.remove(self.dir / PAIRING_FILE)
+        except FileNotFoundError:
+            pass
 
     def archive_pod(self, pod: PodRecord) -> Path:
         """Move the pod record to ``pods/`` (after deactivation); returns the archived path."""

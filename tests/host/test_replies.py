@@ -166,6 +166,43 @@ def test_every_command_over_a_radio_that_duplicates_drops_and_reorders(firmware_
     assert radio_to_handset.counts["drop"] > 0 and radio_to_handset.counts["hold"] > 0
 
 
+def test_a_lost_setup_reply_is_asked_again_with_the_same_bytes(firmware_tcp, tmp_path):
+    """Before: the pod was paired but the handset had no record; a second `activate` was refused."""
+    state = tmp_path / "hs"
+    lose = {"on": True}
+    relay: RadioRelay
+
+    def to_handset(reply: bytes) -> list[bytes]:
+        return [] if lose["on"] and relay.requests[-1][6] == C.BLOCK_SETUP_POD else [reply]
+
+    with RadioRelay(firmware_tcp.tcp_port, to_handset=to_handset) as relay:
+        first = handset(["--timeout", "0.3", "activate"], state, relay.url)
+        assert first.returncode == 3 and "repeat the activation" in first.stderr
+        setups = [m for m in relay.requests if m[6] == C.BLOCK_SETUP_POD]
+        lose["on"] = False
+        second = handset(["activate"], state, relay.url)
+        assert second.returncode == 0, second.stderr
+        again = [m for m in relay.requests if m[6] == C.BLOCK_SETUP_POD][len(setups):]
+        assert again and again[0] == setups[0]  # the very same bytes
+        assert not (state / "pairing.json").exists()
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_activation_over_a_radio_that_duplicates_drops_and_reorders(firmware_tcp, tmp_path, seed):
+    """Pairing, alerts, prime, basal and cannula through the bad radio: the pod ends running, and the
+    handset either says so or says what to do (repeating `activate` carries on where it stopped)."""
+    with RadioRelay(firmware_tcp.tcp_port, to_pod=Radio(seed), to_handset=Radio(seed + 100)) as relay:
+        with client_for(relay.url, tmp_path / "hs", timeout=0.5) as client:
+            for _ in range(6):
+                try:
+                    final = client.activate(RATES, time_of_day_ms=8 * 3600_000)
+                    break
+                except (Unconfirmed, PodUnreachable, BadReply):
+                    continue
+            assert final.running and client.record is not None
+            assert client.store.unsettled() == []
+
+
 def test_a_stale_bench_reply_is_discarded(firmware_tcp):
     link = Link.open(firmware_tcp.url)
     try:
