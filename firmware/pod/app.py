@@ -312,7 +312,8 @@ class App:
         if used > self.heap_peak:
             self.heap_peak = used
         r = {"used": used, "free": free, "total": used + free, "peak": self.heap_peak}
-        largest = getattr(self.hal, "largest_free", None)  # rp2: the biggest block it can give
+        # rp2 with --heap-report: the biggest block it can give (a search of ~13 collections)
+        largest = getattr(self.hal, "largest_free", None) if self.opts.heap_report else None
         if largest is not None:
             r["largest_free"] = largest()
         return r

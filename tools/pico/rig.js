@@ -16,6 +16,7 @@
 // TCP port takes JSON control requests, one per line, and answers each with one JSON line:
 //   {"cmd": "counters"}         emulated time and CPU, flash erases/programs, step pulses
 //   {"cmd": "block", "on": B}   block the plunger: step pulses no longer move the encoder
+//   {"cmd": "steps", "since": N} emulated times (µs) of the step pulses from number N on
 // On start it prints one JSON line to stdout: {"ready": true, "serial_port": N, "control_port": N}.
 //
 // The mechanism: GP2 is the step output, GP3 the encoder input; each rising edge on GP2 toggles
@@ -34,7 +35,9 @@ const PAGE = 256;
 const CYCLE_NS = 8; // 125 MHz
 const STEP_PIN = 2;
 const ENCODER_PIN = 3;
-const BLOCK_PIN = 4; // the bench's block line (pod/hal/rp2.py): high = the plunger is held
+const BLOCK_PIN = 4;
+const STEP_TIMES_KEPT = 4096;
+const STEP_TIMES_PER_REPLY = 512; // the bench's block line (pod/hal/rp2.py): high = the plunger is held
 // Time the CPU stalls on real flash (W25Q16JV typical figures), added to the emulated clock.
 const ERASE_NS = 45e6;
 const PAGE_PROGRAM_NS = 0.4e6;
@@ -172,6 +175,7 @@ class Rig {
     }
     let level = false;
     gpio[ENCODER_PIN].setInputValue(level);
+    this.stepTimes = []; // emulated µs of the newest step pulses (rising edges)
     this.blockLine = false;
     gpio[BLOCK_PIN].addListener((state) => {
       this.blockLine = state === GPIOPinState.High;
@@ -179,6 +183,8 @@ class Rig {
     gpio[STEP_PIN].addListener((state, old) => {
       if (state === GPIOPinState.High && old !== GPIOPinState.High) {
         this.counters.steps++;
+        this.stepTimes.push(Math.round(this.mcu.clock.nanos / 1000));
+        if (this.stepTimes.length > STEP_TIMES_KEPT) this.stepTimes.shift();
         if (!this.blocked && !this.blockLine) {
           level = !level;
           this.counters.moves++;
@@ -299,6 +305,10 @@ class Rig {
       for (let i = 0; i < 20000; i++) {
         if (core.waiting) {
           const next = clock.nanosToNextAlarm;
+          if (next <= 0 && clock.nextAlarm) {
+            clock.tick(0); // an alarm is due now: fire it (USB transfers complete this way)
+            continue;
+          }
           const ahead = this.nanosAheadOfWall(maxSpeed);
           if (next > 0 && ahead + next <= 0) {
             clock.tick(next); // the alarm is already due in real time: jump to it
@@ -386,7 +396,15 @@ class Rig {
       this.saveMechanism();
       return { ok: true, blocked: this.blocked, ...this.snapshot() };
     }
-    return { ok: false, error: `unknown cmd ${JSON.stringify(req.cmd)}; the cmds are counters, block` };
+    if (req.cmd === 'steps') {
+      // Emulated time (µs since power-up) of each step pulse from number `since` on.
+      const count = this.counters.steps;
+      const oldest = count - this.stepTimes.length;
+      const first = Math.max(Number(req.since) || 0, oldest);
+      const times = this.stepTimes.slice(first - oldest, first - oldest + STEP_TIMES_PER_REPLY);
+      return { ok: true, count, first, times_us: times };
+    }
+    return { ok: false, error: `unknown cmd ${JSON.stringify(req.cmd)}; the cmds are counters, block, steps` };
   }
 
   snapshot() {
@@ -394,6 +412,7 @@ class Rig {
       ...this.counters,
       emulated_ns: this.mcu.clock.nanos,
       wall_ns: Number(process.hrtime.bigint() - this.wallStart),
+      ahead_ns: this.nanosAheadOfWall(this.opts.maxSpeed),
       blocked: this.blocked,
       block_line: this.blockLine,
       position: this.position,
