@@ -319,13 +319,16 @@ def _poll_until(client: "PodClient", target: int, status: "Status", say: Progres
     :raises BadReply: the pod stays short of ``target`` past its own set-up limit.
     """
     interval = POLL_INTERVAL_MS
+    waited_ms = 0
     while not _reached(status, target):
         _refuse_dead_pod(status)
-        if status.minutes > SETUP_LIMIT_MINUTES:
+        # the pod's clock, or the handset's own waits when the pod's clock does not move on
+        if status.minutes > SETUP_LIMIT_MINUTES or waited_ms > SETUP_LIMIT_MINUTES * 60_000:
             raise BadReply(
                 f"The pod did not finish the {what} within its set-up time (progress {status.progress} at pod age "
                 f"{status.minutes} min): read the status; deactivate it and use a new pod if it does not move on.")
         client.wait_ms(interval)
+        waited_ms += interval
         interval = min(2 * interval, MAX_POLL_INTERVAL_MS)
         status = client.status()
         say(what, f"waiting: progress {status.progress} ({status.progress_name})")

@@ -240,3 +240,29 @@ def test_a_slow_board_gets_longer_timeouts_unless_one_was_chosen():
     assert for_board(base, 2.0, {"firmware": {"platform": "linux"}}).reply_s == 8.0  # type: ignore[union-attr]
     assert for_board(base, 0.05, {"firmware": {"platform": "linux"}}) is None
     assert for_board(base, 99.0, {}).reply_s == 60.0  # type: ignore[union-attr]
+
+
+def test_activation_polling_ends_when_the_pods_clock_does_not_move():
+    """A board whose pod never moves on (seen on an emulated Pico whose virtual clock did not deliver):
+    the handset stops after the pod's own set-up time of waiting, with a sentence, not forever.
+    (No firmware can be made to do this on demand, so the status comes from a stand-in.)"""
+    from handset import flows
+    from handset.podstatus import Status
+
+    stuck = Status(delivery=4, progress=4, pulses_delivered=0, last_prog_seq=6, bolus_remaining=52, alerts=0,
+                   minutes=0, reservoir=None)
+
+    class StuckPod:
+        waited = 0
+
+        def wait_ms(self, ms: int) -> None:
+            self.waited += ms
+
+        def status(self) -> Status:
+            return stuck
+
+    pod = StuckPod()
+    with pytest.raises(BadReply) as caught:
+        flows._poll_until(pod, 5, stuck, lambda step, detail: None, "prime")  # type: ignore[arg-type]
+    assert "did not finish the prime" in str(caught.value)
+    assert flows.SETUP_LIMIT_MINUTES * 60_000 < pod.waited < (flows.SETUP_LIMIT_MINUTES + 2) * 60_000
