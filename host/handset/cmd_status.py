@@ -42,6 +42,10 @@ def status_cmd(opts: Options) -> None:
         note_reading(pod, status)
         summary = status_summary(opts, pod.store.history(), status,
                                  pod.record.alerts if pod.record is not None else None)
+    from patient.cgm import status_item  # the CGM of `handset sim`, when this state directory has one
+    cgm_item = status_item(opts.state, summary["minutes"] * 60_000, Settings.load(opts.state).bg_unit)
+    if cgm_item:
+        summary["cgm"] = cgm_item[1]
     if out.json_mode:
         out.json(summary)
         return
@@ -77,6 +81,8 @@ def status_cmd(opts: Options) -> None:
                                     f"{units.format_units(last['requested_pulses'])}{how}, "
                                     f"{units.format_minutes(last['minutes_ago'])} ago (pod time)"))
     items.append(("insulin on board", units.format_units(summary["iob_pulses"])))
+    if cgm_item:
+        items.append(cgm_item)
     out.pairs("Pod status", items)
     if summary["alerts"]:
         out.warn("Alerts are active: see `handset alerts`, acknowledge with `handset alerts --ack`.")
