@@ -44,6 +44,9 @@ Kinds and their own fields (pulses are integers of 0.05 U, rates pulses per hour
 ``alarm``           newly active alerts: ``alerts`` (bit mask), ``text``.
 ``fault``           the pod faulted: ``code``, ``text``, ``details`` (the detailed status).
 ``event``           pairing and other pod-life events: ``event`` ("paired", "activated", "deactivated"), …
+``lgs``             low-glucose suspend (``handset sim``, host/patient): ``action`` "suspend" | "resume",
+                    ``reason``, ``alarm`` (the text raised on a suspend); the 1F itself is a ``command``.
+``cgm_alert``       a CGM glucose alert: ``level`` "low" | "high", ``mgdl``.
 
 Readers: ``records(store)`` gives every record; ``boluses(records)`` the boluses with the pod's
 latest account of each; ``temp_basals(records)`` the temp basals with their end.
