@@ -191,12 +191,13 @@ class App:
     """One emulated pod with its clock, hardware layer, bench and scheduler."""
 
     def __init__(self, opts, link=None):
+        from pod.hal.storage import FileStorage
         from pod.sched import Scheduler
 
         self.opts = opts
         self._echo = sys.platform != "rp2"  # on a Pico stderr is the USB link itself
         try:
-            sim_files = _state_storage(opts.state)
+            sim_files = FileStorage(opts.state)
         except OSError as e:
             raise RuntimeError("cannot use the state directory %s (%s): choose another with --state DIR" % (opts.state, e))
         self._sim_files = sim_files
@@ -326,16 +327,6 @@ class App:
         import pod.core
         return {"version": VERSION, "platform": sys.platform, "boots": self.boots, "link": self.sched.link.describe(),
                 "core_file": getattr(pod.core, "__file__", "frozen")}
-
-
-def _state_storage(directory):
-    """The state folder's storage. On a Pico its flash regions (the journal) are raw flash, as the
-    pod's own storage has them, so that an erase (bench fresh, --fresh) reaches that journal."""
-    if sys.platform == "rp2":
-        from pod.hal.rp2 import Rp2Storage
-        return Rp2Storage(directory)
-    from pod.hal.storage import FileStorage
-    return FileStorage(directory)
 
 
 def _flash_options():

@@ -18,19 +18,12 @@ import micropython
 from machine import PWM, Pin, Timer
 from micropython import const
 
-from pod.hal.storage import PAGE, SECTOR, FileStorage
+from pod.hal.storage import FileStorage
 
 STEP_PIN = const(2)
 SENSE_PIN = const(3)
 BLOCK_PIN = const(4)
 BUZZER_PIN = const(15)
-# Flash regions (the pod's journal) live in raw flash below the filesystem, in the gap the
-# MicroPython v1.22 rp2-pico build leaves between its code (~325 KB from 0) and littlefs (0xA0000):
-# regions are placed downwards from REGION_END, never below REGION_FLOOR.
-REGION_END = const(0xA0000)
-REGION_FLOOR = const(0x60000)
-_XIP_BASE = const(0x10000000)  # flash as the CPU reads it (execute-in-place window)
-_BLANK_PAGE = b"\xff" * 256
 STEP_US = const(500)   # step pulse width: hardware timing, far below the scheduler's resolution
 BUZZER_HZ = const(4000)
 # Tone length per beep type (0..15, SPEC.md block 0x1e); 0 = silent.
@@ -129,82 +122,6 @@ class StepPump:
         return None
 
 
-class Rp2FlashRegion:
-    """hal FlashRegion in raw flash (pod/hal/storage.py documents the interface).
-
-    Reads are views of the memory-mapped flash (no copy, no heap for a 4 KB sector: a Pico's heap
-    is fragmented); a program writes one whole, aligned page through the boot ROM with 0xFF around
-    the new bytes (NOR: 0xFF leaves a byte as it is), so it costs one page program; an erase is
-    one 4 KB sector.
-    """
-
-    def __init__(self, start, sectors):
-        import rp2  # the Pico's flash block device; start/len select raw flash outside littlefs
-
-        self.sectors = sectors
-        self.size = sectors * SECTOR
-        self._dev = rp2.Flash(start=start, len=self.size)
-        self._base = _XIP_BASE + start
-        self._page = bytearray(PAGE)
-        self.programs = 0
-        self.erases = 0
-        self.bytes_programmed = 0
-
-    def read(self, offset, n):
-        if offset < 0 or offset + n > self.size:
-            raise ValueError("a flash read must lie within the region")
-        import uctypes
-
-        return uctypes.bytearray_at(self._base + offset, n)
-
-    def program(self, offset, data):
-        """Program bytes that lie in one page; like NOR flash, a bit only goes from 1 to 0."""
-        n = len(data)
-        page = offset - offset % PAGE
-        if n == 0 or offset < 0 or offset + n > page + PAGE or page + PAGE > self.size:
-            raise ValueError("a flash program must lie within one 256-byte page of the region")
-        buf = self._page
-        buf[:] = _BLANK_PAGE
-        buf[offset - page:offset - page + n] = data
-        self._dev.writeblocks(page // SECTOR, buf, page % SECTOR)
-        self.programs += 1
-        self.bytes_programmed += n
-
-    def erase(self, sector):
-        if not 0 <= sector < self.sectors:
-            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
-        self._dev.ioctl(6, sector)  # block erase
-        self.erases += 1
-
-    def close(self):
-        pass
-
-
-class Rp2Storage(FileStorage):
-    """hal.storage on a Pico: snapshot files on littlefs (in the state folder), flash regions in
-    raw flash (Rp2FlashRegion), placed in the order the pod first asks for them, which is fixed."""
-
-    def __init__(self, directory):
-        FileStorage.__init__(self, directory)
-        self._next_end = REGION_END
-
-    def region(self, name, sectors):
-        r = self._regions.get(name)
-        if r is None:
-            start = self._next_end - sectors * SECTOR
-            if start < REGION_FLOOR:
-                raise OSError("no raw flash left for a %d-sector region %r" % (sectors, name))
-            r = Rp2FlashRegion(start, sectors)
-            self._regions[name] = r
-            self._next_end = start
-        return r
-
-    def remove(self, name):
-        if name in self._regions:
-            raise ValueError("a flash region is erased through its journal, not removed")
-        FileStorage.remove(self, name)
-
-
 class Buzzer:
     """A PWM tone switched off by a one-shot timer, so that beeping never blocks."""
 
@@ -233,7 +150,7 @@ class Rp2Hal:
         self.plant = Mechanism(clock, fill_pulses)
         self.pump = StepPump(self.plant)
         self.buzzer = Buzzer()
-        self.storage = Rp2Storage(state_dir)
+        self.storage = FileStorage(state_dir)
         self._log_sink = log_sink
         self.beeps = []
         self.beep_count = 0
