@@ -164,6 +164,16 @@ class EmulatedPico:
         power cuts), blocked."""
         return self.control({"cmd": "counters"})
 
+    def step_times_us(self, since: int) -> list[int]:
+        """Emulated times (µs since power-up) of the step pulses from number `since` on (the rig
+        keeps the newest 4,096)."""
+        out: list[int] = []
+        while True:
+            reply = self.control({"cmd": "steps", "since": since + len(out)})
+            out += reply["times_us"]
+            if not reply["times_us"] or reply["first"] + len(reply["times_us"]) >= reply["count"]:
+                return out
+
     def block(self, on: bool) -> dict:
         """Block (or free) the plunger: step pulses stop moving the encoder."""
         return self.control({"cmd": "block", "on": on})
