@@ -169,11 +169,12 @@ class Scheduler:
     async def flush(self):
         async with self._tx_lock:
             w = self._writer
-            while self._outbox:
-                channel, payload = self._outbox.pop(0)
-                if w is not None:
-                    w.write(frame(channel, payload))
-            if w is not None:
+            # One write for all pending frames: a log frame and a reply written apart meet
+            # Nagle's algorithm and the peer's delayed ACK on TCP (~40 ms a reply).
+            frames = b"".join([frame(channel, payload) for channel, payload in self._outbox])
+            self._outbox = []
+            if w is not None and frames:
+                w.write(frames)
                 await w.drain()
 
     # ---- tasks
