@@ -253,11 +253,11 @@ class App:
 
     def erase_saved(self):
         """Remove the pod's saved state and the emulator's files (clock, plant): a new pod."""
-        from pod.hal.plant import PLANT_FILE
+        from pod.hal.plant import PLANT_FILE, STROKES_FILE
         from pod.store import Store
         files = self._sim_files
         Store(files).erase()
-        for name in (_SIM_FILE, PLANT_FILE):
+        for name in (_SIM_FILE, PLANT_FILE, STROKES_FILE):
             files.remove(name)
 
     def _load_sim(self, files):

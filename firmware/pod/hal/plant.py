@@ -10,6 +10,7 @@
 # plant pushes, the plant records what it pushed.
 
 import json
+from array import array
 
 try:
     from micropython import const
@@ -17,6 +18,7 @@ except ImportError:  # CPython (tests): const() is only a compiler hint
     const = int
 
 PLANT_FILE = "plant.json"
+STROKES_FILE = "strokes.log"  # "<first stroke number>" then one "<ms * 2 + pushed>" line per stroke
 STROKES_KEPT = const(512)  # the newest strokes kept (with their times) for the bench "strokes" op
 
 
@@ -35,19 +37,49 @@ class Plant:
         # The stroke log: [clock ms, 1 pushed | 0 not] per stroke, newest last; strokes[0] is
         # stroke number stroke_count - len(strokes). A virtual patient on the host reads it to
         # receive exactly the insulin that went in, at the time it went in.
+        # Each stroke is one int (ms * 2 + pushed) in a ring allocated once (512 pairs of lists
+        # cost ~30 KB of a 64-bit port's heap, and a growing list needs ever larger blocks).
+        # The log file is appended to, never rewritten per stroke; it is rewritten with the
+        # newest STROKES_KEPT when it holds twice that.
         self.clock = None  # set by the hal: the emulator clock that times each stroke
         self.stroke_count = 0
-        self.strokes = []
+        self._ring = array("q", [0] * STROKES_KEPT)
+        self._file_lines = -1  # strokes in the log file after its first line; -1: rewrite it
 
     def pulse(self):
         """One stroke of the mechanism; True when a pulse of insulin was pushed."""
         moved = self._stroke()
+        entry = (self.clock.now_ms() if self.clock is not None else 0) * 2 + (1 if moved else 0)
+        self._ring[self.stroke_count % STROKES_KEPT] = entry
         self.stroke_count += 1
-        self.strokes.append([self.clock.now_ms() if self.clock is not None else 0, 1 if moved else 0])
-        if len(self.strokes) > STROKES_KEPT:
-            self.strokes.pop(0)
+        if self.storage is not None:
+            if 0 <= self._file_lines < 2 * STROKES_KEPT:
+                self.storage.append(STROKES_FILE, b"%d\n" % entry)
+                self._file_lines += 1
+            else:
+                self._write_log()
         self.record()
         return moved
+
+    def _kept(self, first, end):
+        ring = self._ring
+        return [[ring[n % STROKES_KEPT] >> 1, ring[n % STROKES_KEPT] & 1] for n in range(first, end)]
+
+    @property
+    def strokes(self):
+        """The kept strokes, oldest first, as [clock ms, 1 pushed | 0 not]."""
+        return self._kept(self._oldest(), self.stroke_count)
+
+    def _oldest(self):
+        return max(0, self.stroke_count - STROKES_KEPT)
+
+    def _write_log(self):
+        first = self._oldest()
+        out = bytearray(b"%d\n" % first)
+        for n in range(first, self.stroke_count):
+            out.extend(b"%d\n" % self._ring[n % STROKES_KEPT])
+        self.storage.write(STROKES_FILE, out)
+        self._file_lines = self.stroke_count - first
 
     def _stroke(self):
         if self.occluded:
@@ -65,9 +97,8 @@ class Plant:
     def strokes_since(self, since, most):
         """(first, strokes): up to `most` logged strokes from number `since` on (or from the
         oldest one still kept, `first`, when `since` is older)."""
-        oldest = self.stroke_count - len(self.strokes)
-        first = max(since, oldest)
-        return first, self.strokes[first - oldest:first - oldest + most]
+        first = max(since, self._oldest())
+        return first, self._kept(first, min(self.stroke_count, first + most))
 
     def position(self):
         """Where the plunger stands, in pulses pushed since the fill (an absolute encoder's reading)."""
@@ -93,28 +124,52 @@ class Plant:
         }
 
     def to_state(self):
-        return [self.reservoir_pulses, self.pushed, 1 if self.occluded else 0, self.blocked, self.dry,
-                self.stroke_count, self.strokes]
+        return [self.reservoir_pulses, self.pushed, 1 if self.occluded else 0, self.blocked, self.dry]
 
     @classmethod
     def from_state(cls, state, storage=None):
         p = cls(state[0], storage)
         p.pushed, p.occluded, p.blocked, p.dry = state[1], bool(state[2]), state[3], state[4]
-        if len(state) >= 7:  # older states have no stroke log
-            p.stroke_count, p.strokes = int(state[5]), [[int(ms), int(ok)] for ms, ok in state[6]]
+        if len(state) >= 7:  # a state that carried its stroke log itself
+            p._restore_log(int(state[5]) - len(state[6]), [int(ms) * 2 + int(ok) for ms, ok in state[6]])
         return p
 
     @classmethod
     def load(cls, storage, fallback_state, fill_pulses):
         """The plant recorded in storage, else the one of fallback_state (older sim.json), else a
         full reservoir of fill_pulses; it records itself to storage from now on."""
+        plant = None
         for state in (_read(storage), fallback_state):
             if state is not None:
                 try:
-                    return cls.from_state(state, storage)
+                    plant = cls.from_state(state, storage)
+                    break
                 except (TypeError, ValueError, IndexError, KeyError):
                     pass
-        return cls(fill_pulses, storage)
+        if plant is None:
+            plant = cls(fill_pulses, storage)
+        plant._read_log()
+        return plant
+
+    def _read_log(self):
+        """The stroke log file, when there is one, is the log (its first line numbers its first
+        stroke); a line cut by a power cut is dropped."""
+        raw = self.storage.read(STROKES_FILE) if self.storage is not None else None
+        if not raw:
+            return
+        lines = raw.split(b"\n")
+        try:
+            first = int(lines[0])
+            log = [int(line) for line in lines[1:-1]]  # the last piece: after the final newline
+        except ValueError:
+            return
+        self._restore_log(first, log)
+        self._file_lines = len(log) if raw.endswith(b"\n") else -1
+
+    def _restore_log(self, first, log):
+        self.stroke_count = first + len(log)
+        for i in range(max(0, len(log) - STROKES_KEPT), len(log)):
+            self._ring[(first + i) % STROKES_KEPT] = log[i]
 
 
 def _read(storage):
