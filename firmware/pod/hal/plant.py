@@ -74,11 +74,14 @@ class Plant:
         return max(0, self.stroke_count - STROKES_KEPT)
 
     def _write_log(self):
+        storage = self.storage
+        if storage is None:
+            return
         first = self._oldest()
         out = bytearray(b"%d\n" % first)
         for n in range(first, self.stroke_count):
             out.extend(b"%d\n" % self._ring[n % STROKES_KEPT])
-        self.storage.write(STROKES_FILE, out)
+        storage.write(STROKES_FILE, out)
         self._file_lines = self.stroke_count - first
 
     def _stroke(self):

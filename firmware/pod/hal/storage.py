@@ -42,9 +42,10 @@ class FileStorage:
     """hal.storage: read(name) -> bytes or None, write(name, data) (atomic), remove(name);
     region(name, sectors) -> the FlashRegion kept in file `name`. Counts files written and bytes."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, region_class=None):
         self.directory = directory.rstrip("/") or "/"
         make_dirs(self.directory)
+        self._region_class = region_class or FlashRegion
         self.files_written = 0
         self.bytes_written = 0
         self._regions = {}
@@ -92,7 +93,7 @@ class FileStorage:
         """The flash region kept in file `name` (created erased on first use); one object per name."""
         r = self._regions.get(name)
         if r is None:
-            r = FlashRegion(self._path(name), sectors)
+            r = self._region_class(self._path(name), sectors)
             self._regions[name] = r
         return r
 
@@ -166,3 +167,72 @@ class FlashRegion:
             self._f.close()
         except OSError:
             pass
+
+
+class SectorFiles:
+    """The same region as FlashRegion for a file system that copies on write (littlefs on a
+    Pico): one file per sector, "<name>.NN", holding the sector's programmed prefix (beyond a
+    file's end the sector reads erased). The journal programs a sector in order, so a program
+    is an append to one small file and an erase removes it: writing in place in one 64 KB file
+    made littlefs copy the whole file, ~17 erases a pulse."""
+
+    def __init__(self, path, sectors):
+        self.sectors = sectors
+        self.size = sectors * SECTOR
+        self.programs = 0
+        self.erases = 0
+        self.bytes_programmed = 0
+        self._path = path
+        self._sizes = []
+        for i in range(sectors):
+            try:
+                self._sizes.append(os.stat(self._name(i))[6])
+            except OSError:
+                self._sizes.append(0)
+
+    def _name(self, sector):
+        return "%s.%02d" % (self._path, sector)
+
+    def read(self, offset, n):
+        sector, at = divmod(offset, SECTOR)
+        have = min(n, self._sizes[sector] - at)
+        if have <= 0:
+            return b"\xff" * n
+        with open(self._name(sector), "rb") as f:
+            f.seek(at)
+            data = f.read(have)
+        return data + b"\xff" * (n - len(data)) if len(data) < n else data
+
+    def program(self, offset, data):
+        """Program bytes that lie in one page; bits only go from 1 to 0, as on NOR flash."""
+        n = len(data)
+        if n == 0 or offset < 0 or offset + n > self.size or offset // PAGE != (offset + n - 1) // PAGE:
+            raise ValueError("a flash program must lie within one 256-byte page of the region")
+        sector, at = divmod(offset, SECTOR)
+        size = self._sizes[sector]
+        if at >= size:  # the common case: past the programmed prefix, an append
+            with open(self._name(sector), "ab") as f:
+                if at > size:
+                    f.write(b"\xff" * (at - size))
+                f.write(data)
+        else:
+            old = self.read(offset, n)
+            with open(self._name(sector), "r+b") as f:
+                f.seek(at)
+                f.write(bytes(a & b for a, b in zip(old, data)))
+        self._sizes[sector] = max(size, at + n)
+        self.programs += 1
+        self.bytes_programmed += n
+
+    def erase(self, sector):
+        if not 0 <= sector < self.sectors:
+            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
+        try:
+            os.remove(self._name(sector))
+        except OSError:
+            pass
+        self._sizes[sector] = 0
+        self.erases += 1
+
+    def close(self):
+        pass
