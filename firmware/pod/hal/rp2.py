@@ -18,7 +18,7 @@ import micropython
 from machine import PWM, Pin, Timer
 from micropython import const
 
-from pod.hal.storage import FileStorage, SectorFiles
+from pod.hal.storage import FileStorage
 
 STEP_PIN = const(2)
 SENSE_PIN = const(3)
@@ -150,7 +150,7 @@ class Rp2Hal:
         self.plant = Mechanism(clock, fill_pulses)
         self.pump = StepPump(self.plant)
         self.buzzer = Buzzer()
-        self.storage = FileStorage(state_dir, SectorFiles)
+        self.storage = FileStorage(state_dir)
         self._log_sink = log_sink
         self.beeps = []
         self.beep_count = 0

@@ -11,6 +11,7 @@
 # hold the pod to a flash budget per delivered pulse.
 
 import os
+import sys
 
 try:
     from micropython import const
@@ -42,10 +43,12 @@ class FileStorage:
     """hal.storage: read(name) -> bytes or None, write(name, data) (atomic), remove(name);
     region(name, sectors) -> the FlashRegion kept in file `name`. Counts files written and bytes."""
 
-    def __init__(self, directory, region_class=None):
+    def __init__(self, directory):
         self.directory = directory.rstrip("/") or "/"
         make_dirs(self.directory)
-        self._region_class = region_class or FlashRegion
+        # littlefs copies on write: a region there is a file per sector (every storage object
+        # of the process must agree, or one erases files another reads)
+        self._region_class = SectorFiles if sys.platform == "rp2" else FlashRegion
         self.files_written = 0
         self.bytes_written = 0
         self._regions = {}
