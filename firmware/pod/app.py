@@ -253,14 +253,14 @@ class App:
 
     def erase_saved(self):
         """Remove the pod's saved state and the emulator's files (clock, plant): a new pod."""
-        from pod.hal.plant import PLANT_FILE, STROKES_FILE
+        from pod.hal.plant import PLANT_FILE, STROKES_FILE, STROKES_OLD
         from pod.hal.storage import FileStorage
         from pod.store import Store
         files = self._sim_files
         # a storage object of its own: one kept from an earlier erase holds a stale view of the
         # journal's flash region (on a Pico, the sizes of its sector files)
         Store(FileStorage(self.opts.state)).erase()
-        for name in (_SIM_FILE, PLANT_FILE, STROKES_FILE):
+        for name in (_SIM_FILE, PLANT_FILE, STROKES_FILE, STROKES_OLD):
             files.remove(name)
 
     def _load_sim(self, files):

@@ -19,6 +19,7 @@ except ImportError:  # CPython (tests): const() is only a compiler hint
 
 PLANT_FILE = "plant.json"
 STROKES_FILE = "strokes.log"  # "<first stroke number>" then one "<ms * 2 + pushed>" line per stroke
+STROKES_OLD = "strokes.old"   # the previous log file, STROKES_KEPT strokes before the current one
 STROKES_KEPT = const(512)  # the newest strokes kept (with their times) for the bench "strokes" op
 
 
@@ -39,12 +40,12 @@ class Plant:
         # receive exactly the insulin that went in, at the time it went in.
         # Each stroke is one int (ms * 2 + pushed) in a ring allocated once (512 pairs of lists
         # cost ~30 KB of a 64-bit port's heap, and a growing list needs ever larger blocks).
-        # The log file is appended to, never rewritten per stroke; it is rewritten with the
-        # newest STROKES_KEPT when it holds twice that.
+        # The log file is appended to, never rewritten; when it holds STROKES_KEPT strokes it
+        # becomes the old file and a new one starts (no buffer of the whole log is ever built).
         self.clock = None  # set by the hal: the emulator clock that times each stroke
         self.stroke_count = 0
         self._ring = array("q", [0] * STROKES_KEPT)
-        self._file_lines = -1  # strokes in the log file after its first line; -1: rewrite it
+        self._file_lines = -1  # strokes in the log file after its first line; -1: start a new one
 
     def pulse(self):
         """One stroke of the mechanism; True when a pulse of insulin was pushed."""
@@ -53,11 +54,10 @@ class Plant:
         self._ring[self.stroke_count % STROKES_KEPT] = entry
         self.stroke_count += 1
         if self.storage is not None:
-            if 0 <= self._file_lines < 2 * STROKES_KEPT:
-                self.storage.append(STROKES_FILE, b"%d\n" % entry)
-                self._file_lines += 1
-            else:
-                self._write_log()
+            if not 0 <= self._file_lines < STROKES_KEPT:
+                self._new_log_file()
+            self.storage.append(STROKES_FILE, b"%d\n" % entry)
+            self._file_lines += 1
         self.record()
         return moved
 
@@ -73,16 +73,16 @@ class Plant:
     def _oldest(self):
         return max(0, self.stroke_count - STROKES_KEPT)
 
-    def _write_log(self):
+    def _new_log_file(self):
+        """The current file (when whole) becomes the old one; a new one starts at this stroke."""
         storage = self.storage
         if storage is None:
             return
-        first = self._oldest()
-        out = bytearray(b"%d\n" % first)
-        for n in range(first, self.stroke_count):
-            out.extend(b"%d\n" % self._ring[n % STROKES_KEPT])
-        storage.write(STROKES_FILE, out)
-        self._file_lines = self.stroke_count - first
+        storage.remove(STROKES_OLD)
+        if self._file_lines >= 0:
+            storage.rename(STROKES_FILE, STROKES_OLD)
+        storage.write(STROKES_FILE, b"%d\n" % (self.stroke_count - 1))
+        self._file_lines = 0
 
     def _stroke(self):
         if self.occluded:
@@ -155,19 +155,30 @@ class Plant:
         return plant
 
     def _read_log(self):
-        """The stroke log file, when there is one, is the log (its first line numbers its first
-        stroke); a line cut by a power cut is dropped."""
-        raw = self.storage.read(STROKES_FILE) if self.storage is not None else None
-        if not raw:
+        """The stroke log files, when there are any, are the log (the first line of each numbers
+        its first stroke); a line cut by a power cut ends the log there."""
+        if self.storage is None:
             return
-        lines = raw.split(b"\n")
-        try:
-            first = int(lines[0])
-            log = [int(line) for line in lines[1:-1]]  # the last piece: after the final newline
-        except ValueError:
-            return
-        self._restore_log(first, log)
-        self._file_lines = len(log) if raw.endswith(b"\n") else -1
+        log = []
+        first = None
+        whole = False
+        for name in (STROKES_OLD, STROKES_FILE):
+            raw = self.storage.read(name)
+            if not raw:
+                continue
+            lines = raw.split(b"\n")
+            try:
+                start = int(lines[0])
+                entries = [int(line) for line in lines[1:-1]]  # the last piece follows the final newline
+            except ValueError:
+                continue
+            if first is None or start != first + len(log):
+                first, log = start, []  # not contiguous with the old file: keep the current one
+            log.extend(entries)
+            whole = raw.endswith(b"\n")
+            self._file_lines = len(entries) if whole else -1
+        if first is not None:
+            self._restore_log(first, log)
 
     def _restore_log(self, first, log):
         self.stroke_count = first + len(log)

@@ -80,6 +80,10 @@ class FileStorage:
             f.write(data)
         self.bytes_written += len(data)
 
+    def rename(self, name, new_name):
+        """Give file `name` the name `new_name` (atomic; a file of that name is replaced)."""
+        os.rename(self._path(name), self._path(new_name))
+
     def remove(self, name):
         r = self._regions.pop(name, None)
         if r is not None:
