@@ -39,18 +39,6 @@ def make_dirs(path):
     os.mkdir(path)
 
 
-def _check_program(offset, n, size):
-    """n, when n bytes at offset lie in one page of a region of `size` bytes; else ValueError."""
-    if n == 0 or offset < 0 or offset + n > size or offset // PAGE != (offset + n - 1) // PAGE:
-        raise ValueError("a flash program must lie within one 256-byte page of the region")
-    return n
-
-
-def _check_sector(sector, sectors):
-    if not 0 <= sector < sectors:
-        raise ValueError("no sector %d in a region of %d" % (sector, sectors))
-
-
 class FileStorage:
     """hal.storage: read(name) -> bytes or None, write(name, data) (atomic), remove(name);
     region(name, sectors) -> the FlashRegion kept in file `name`. Counts files written and bytes."""
@@ -161,7 +149,9 @@ class FlashRegion:
 
     def program(self, offset, data):
         """Program bytes that lie in one page; like NOR flash, a bit only goes from 1 to 0."""
-        n = _check_program(offset, len(data), self.size)
+        n = len(data)
+        if n == 0 or offset < 0 or offset + n > self.size or offset // PAGE != (offset + n - 1) // PAGE:
+            raise ValueError("a flash program must lie within one 256-byte page of the region")
         old = self.read(offset, n)
         self._f.seek(offset)
         self._f.write(bytes(a & b for a, b in zip(old, data)))
@@ -170,7 +160,8 @@ class FlashRegion:
         self.bytes_programmed += n
 
     def erase(self, sector):
-        _check_sector(sector, self.sectors)
+        if not 0 <= sector < self.sectors:
+            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
         self._f.seek(sector * SECTOR)
         blank = b"\xff" * PAGE
         for _ in range(SECTOR // PAGE):
@@ -221,7 +212,9 @@ class SectorFiles:
 
     def program(self, offset, data):
         """Program bytes that lie in one page; bits only go from 1 to 0, as on NOR flash."""
-        n = _check_program(offset, len(data), self.size)
+        n = len(data)
+        if n == 0 or offset < 0 or offset + n > self.size or offset // PAGE != (offset + n - 1) // PAGE:
+            raise ValueError("a flash program must lie within one 256-byte page of the region")
         sector, at = divmod(offset, SECTOR)
         size = self._sizes[sector]
         if at >= size:  # the common case: past the programmed prefix, an append
@@ -239,7 +232,8 @@ class SectorFiles:
         self.bytes_programmed += n
 
     def erase(self, sector):
-        _check_sector(sector, self.sectors)
+        if not 0 <= sector < self.sectors:
+            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
         try:
             os.remove(self._name(sector))
         except OSError:
