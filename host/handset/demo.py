@@ -8,6 +8,9 @@ prints how to talk to it. Anything that fails is reported in one sentence.
 However the demo ends — the end of the session with --no-wait, a failure, Ctrl-C (SIGINT), SIGTERM
 or a closed terminal (SIGHUP), at any moment — it stops the pod process it started (which runs in
 its own session, so that a Ctrl-C reaches only the demo) and says where it left its files.
+
+Its pod-process helpers (micropython_binary, free_port, start_firmware, stop_pod) also start and
+stop the virtual patient's pod (patient/podproc.py).
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from pathlib import Path
 import click
 
 ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware" / "main.py"
 READY_TEXT = "listening on"
 READY_TIMEOUT_S = 15.0
 INTERRUPTED_EXIT = 130  # what a handset command exits with after a Ctrl-C
@@ -52,14 +56,15 @@ def _raise_stopped(signum: int, _frame: object) -> None:
     raise DemoStopped(signal.Signals(signum).name)
 
 
-def micropython_binary() -> str:
-    """The unix-port MicroPython next to this Python (the project's venv), or on PATH."""
+def micropython_binary(error: type[Exception] = DemoFailed) -> str:
+    """The unix-port MicroPython next to this Python (the project's venv), or on PATH; raises
+    ``error`` (the caller's kind of failure) with the sentence to show when there is none."""
     here = Path(sys.executable).parent / "micropython"
     if here.exists():
         return str(here)
     found = shutil.which("micropython")
     if found is None:
-        raise DemoFailed("The `micropython` command is missing: run `make setup` to install it.")
+        raise error("The `micropython` command is missing: run `make setup` to install it.")
     return found
 
 
@@ -70,20 +75,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def start_firmware(args: list[str], log_path: Path, log_mode: str = "ab",
+                   error: type[Exception] = DemoFailed) -> subprocess.Popen[bytes]:
+    """Start FIRMWARE with ``args`` under the unix MicroPython, from the repository with the
+    firmware's MICROPYPATH, stdin closed, its output to ``log_path`` (opened with ``log_mode``:
+    "ab" or "wb"), in its own session (a Ctrl-C at the terminal reaches only the caller, which
+    stops it with stop_pod). ``error`` is raised, as by micropython_binary, before the log is
+    opened when the `micropython` command is missing; the caller checks that FIRMWARE exists."""
+    env = dict(os.environ)
+    env["MICROPYPATH"] = f"{ROOT / 'firmware'}:{ROOT / 'protocol'}:.frozen"
+    cmd = [micropython_binary(error), str(FIRMWARE), *args]
+    with open(log_path, log_mode) as log:
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=str(ROOT),
+                                start_new_session=True)
+
+
 def launch_pod(work: Path, port: int, speed: int) -> subprocess.Popen[bytes]:
     """Start the firmware in its own session (the demo handles Ctrl-C, then stops it); its log
     goes to work/pod.log. Call with the stop signals blocked, so that none lands between the
     start and the caller holding the process."""
-    firmware = ROOT / "firmware" / "main.py"
-    if not firmware.exists():
-        raise DemoFailed(f"The firmware entry point {firmware} is missing: run the demo from the repository.")
-    env = dict(os.environ)
-    env["MICROPYPATH"] = f"{ROOT / 'firmware'}:{ROOT / 'protocol'}:.frozen"
-    cmd = [micropython_binary(), str(firmware), "--listen", f"127.0.0.1:{port}", "--clock", "real",
-           "--speed", str(speed), "--bench", "--state", str(work / "pod")]
-    with open(work / "pod.log", "ab") as log:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, cwd=str(ROOT),
-                                start_new_session=True)
+    if not FIRMWARE.exists():
+        raise DemoFailed(f"The firmware entry point {FIRMWARE} is missing: run the demo from the repository.")
+    return start_firmware(["--listen", f"127.0.0.1:{port}", "--clock", "real", "--speed", str(speed), "--bench",
+                           "--state", str(work / "pod")], work / "pod.log")
 
 
 def wait_until_listening(proc: subprocess.Popen[bytes], log_path: Path) -> None:

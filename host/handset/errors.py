@@ -53,13 +53,21 @@ def fault_name(code: int) -> str:
     return f"fault 0x{code:02x}"
 
 
-class HandsetError(Exception):
-    """Base of every error the handset reports to a person.
+class SentenceError(Exception):
+    """An error told to a person: ``str(error)`` is a full sentence that says what to do, and
+    ``exit_code`` the process exit code. A subclass names its code in its header,
+    ``class InvalidInput(HandsetError, exit_code=2)``; one that names none keeps its base's.
+    The base of the handset's errors and of podctl's.
 
     :param sentence: what happened and what to do, as a full sentence.
     """
 
     exit_code = 1
+
+    def __init_subclass__(cls, exit_code: int | None = None) -> None:
+        super().__init_subclass__()
+        if exit_code is not None:
+            cls.exit_code = exit_code
 
     def __init__(self, sentence: str) -> None:
         super().__init__(sentence)
@@ -69,26 +77,27 @@ class HandsetError(Exception):
         return self.sentence
 
 
-class InvalidInput(HandsetError):
+class HandsetError(SentenceError, exit_code=1):
+    """Base of every error the handset reports to a person.
+
+    :param sentence: what happened and what to do, as a full sentence.
+    """
+
+
+class InvalidInput(HandsetError, exit_code=2):
     """The request is out of range or malformed; nothing was sent and nothing changed."""
 
-    exit_code = 2
 
-
-class PodUnreachable(HandsetError):
+class PodUnreachable(HandsetError, exit_code=3):
     """The link could not be opened, or the pod did not answer after every retry."""
 
-    exit_code = 3
 
-
-class PodFaulted(HandsetError):
+class PodFaulted(HandsetError, exit_code=4):
     """The pod reports a fault; insulin delivery has stopped and the pod must be replaced.
 
     :param fault_code: the pod's fault event code.
     :param details: the detailed-status dict the pod returned, when there was one.
     """
-
-    exit_code = 4
 
     def __init__(self, fault_code: int, details: dict | None = None) -> None:
         self.fault_code = fault_code
@@ -100,63 +109,47 @@ class PodFaulted(HandsetError):
         )
 
 
-class NoPodPaired(HandsetError):
+class NoPodPaired(HandsetError, exit_code=5):
     """The state directory holds no active pod."""
 
-    exit_code = 5
 
-
-class NonceResyncFailed(HandsetError):
+class NonceResyncFailed(HandsetError, exit_code=6):
     """The pod refused the nonce twice, even after a resynchronisation."""
 
-    exit_code = 6
 
-
-class Unconfirmed(HandsetError):
+class Unconfirmed(HandsetError, exit_code=7):
     """The command went out but its reply never came; the pod may or may not have run it.
 
     :param command: the history record id of the unconfirmed command.
     """
-
-    exit_code = 7
 
     def __init__(self, sentence: str, record_id: int | None = None) -> None:
         super().__init__(sentence)
         self.record_id = record_id
 
 
-class PodRejected(HandsetError):
+class PodRejected(HandsetError, exit_code=8):
     """The pod answered with an error response (not a bad nonce).
 
     :param code: the error code of the 06 block.
     """
-
-    exit_code = 8
 
     def __init__(self, sentence: str, code: int) -> None:
         super().__init__(sentence)
         self.code = code
 
 
-class StateError(HandsetError):
+class StateError(HandsetError, exit_code=9):
     """The state directory cannot be used."""
 
-    exit_code = 9
 
-
-class BadReply(HandsetError):
+class BadReply(HandsetError, exit_code=10):
     """The pod answered with something that does not fit the request."""
 
-    exit_code = 10
 
-
-class PodAlreadyPaired(HandsetError):
+class PodAlreadyPaired(HandsetError, exit_code=11):
     """Activation refused because a pod is still active in this state directory."""
 
-    exit_code = 11
 
-
-class ActivationFailed(HandsetError):
+class ActivationFailed(HandsetError, exit_code=12):
     """The pod cannot be activated any more (activation time exceeded, progress 14, or inactive)."""
-
-    exit_code = 12

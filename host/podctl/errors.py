@@ -1,4 +1,5 @@
-"""Errors of podctl: each a sentence for a person, with a process exit code.
+"""Errors of podctl: each a sentence for a person, with a process exit code (as the handset's:
+handset.errors.SentenceError is the base of both).
 
 ====  ====================  ==================================================================
 code  class                 meaning
@@ -11,26 +12,20 @@ code  class                 meaning
 """
 from __future__ import annotations
 
+from handset.errors import SentenceError
 
-class PodctlError(Exception):
+
+class PodctlError(SentenceError, exit_code=1):
     """Base of every podctl error: ``str(error)`` is a sentence that says what to do."""
 
-    exit_code = 1
 
-
-class BadInput(PodctlError):
+class BadInput(PodctlError, exit_code=2):
     """A malformed argument; nothing was sent."""
 
-    exit_code = 2
 
-
-class Unreachable(PodctlError):
+class Unreachable(PodctlError, exit_code=3):
     """No bench at the address, or no answer in time."""
 
-    exit_code = 3
 
-
-class Refused(PodctlError):
+class Refused(PodctlError, exit_code=8):
     """The bench answered ``{"ok": false, "error": ...}``."""
-
-    exit_code = 8

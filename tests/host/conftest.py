@@ -2,7 +2,8 @@
 and a scripted pod for session-layer cases the firmware cannot be made to produce on demand.
 
 The firmware is started with the system harness (tests/system/podlink.py PodProcess, free_port,
-and tests/system/nullmodem.py NullModem), imported here rather than duplicated.
+and tests/system/nullmodem.py NullModem), imported here rather than duplicated; the listeners
+are handset_rig.py's LoopbackServer.
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from typing import Iterator
 import pytest
 
 from eros.link import CH_MESSAGE, Deframer, frame
+from handset_rig import LoopbackServer
 from system.nullmodem import NullModem
 from system.podlink import PodProcess, free_port
 
 
-class ScriptedPod:
+class ScriptedPod(LoopbackServer):
     """A TCP listener that answers each Eros message it receives with the next scripted reply.
 
     ``received`` lists the message bytes that arrived. A reply of ``None`` means "stay silent"; a
@@ -29,14 +31,7 @@ class ScriptedPod:
     def __init__(self, replies: list[bytes | list[bytes] | None]) -> None:
         self.replies = list(replies)
         self.received: list[bytes] = []
-        self._server = socket.socket()
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server.bind(("127.0.0.1", 0))
-        self._server.listen(1)
-        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
     def _serve(self) -> None:
         self._server.settimeout(0.1)
@@ -65,19 +60,8 @@ class ScriptedPod:
                         for message in ([] if reply is None else [reply] if isinstance(reply, bytes) else reply):
                             conn.sendall(frame(CH_MESSAGE, message))
 
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._server.close()
 
-    def __enter__(self) -> "ScriptedPod":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class DropRelay:
+class DropRelay(LoopbackServer):
     """A TCP relay between the handset and a pod that can swallow the pod's next message reply.
 
     ``drop_next_reply()`` arms it; the next 'P' frame from the pod is dropped (``dropped`` counts);
@@ -87,19 +71,12 @@ class DropRelay:
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
-        self._server = socket.socket()
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server.bind(("127.0.0.1", 0))
-        self._server.listen(1)
-        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
         self.requests: list[bytes] = []
         self.dropped = 0
         self._drop = 0
         self._after_block: int | None = None
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
     def drop_next_reply(self, count: int = 1, after_block: int | None = None) -> None:
         with self._lock:
@@ -149,11 +126,6 @@ class DropRelay:
                                 out += frame(ch, payload)
                         if out:
                             client.sendall(bytes(out))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._server.close()
 
 
 @pytest.fixture

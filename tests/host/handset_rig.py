@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Self
 
 from eros.link import CH_MESSAGE, Deframer, frame
 from handset.session import Session
@@ -58,7 +58,38 @@ def bench(url: str, op: str, **args: object) -> dict:
     return answer
 
 
-class RadioRelay:
+class LoopbackServer:
+    """A listener on a free 127.0.0.1 port (``url`` names it) served by the subclass's ``_serve``
+    on a daemon thread until ``close`` (``_stop`` is set then). A subclass sets what ``_serve``
+    uses first, then calls ``super().__init__()``, which starts the thread."""
+
+    def __init__(self) -> None:
+        self._server = socket.socket()
+        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(1)
+        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop serving (waits up to 2 s for the thread) and close the listener."""
+        self._stop.set()
+        self._thread.join(2)
+        self._server.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RadioRelay(LoopbackServer):
     """A TCP relay between the handset and the pod; ``to_pod``/``to_handset`` transform each 'P' frame.
 
     Bench and log frames pass untouched. ``requests``/``replies`` record what each side sent.
@@ -71,14 +102,7 @@ class RadioRelay:
         self.requests: list[bytes] = []
         self.replies: list[bytes] = []
         self._held: dict[str, bytes | None] = {"to_pod": None, "to_handset": None}
-        self._server = socket.socket()
-        self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._server.bind(("127.0.0.1", 0))
-        self._server.listen(1)
-        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -123,14 +147,3 @@ class RadioRelay:
         if held is not None:
             out.append(frame(CH_MESSAGE, held))  # the held frame goes after this one: reordered
         return b"".join(out)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self._server.close()
-
-    def __enter__(self) -> "RadioRelay":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
