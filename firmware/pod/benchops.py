@@ -176,5 +176,12 @@ def register(bench):
         app.sched.step_now()
         return bench.clock_reply()
 
+    def op_storage(_req):
+        storage = app.hal.storage
+        r = storage.counters()
+        r["regions"] = storage.region_kinds()
+        return r
+
     bench.ops.update({"fresh": op_fresh, "inject": op_inject, "fault": op_fault, "reservoir": op_reservoir,
-                      "age": op_age, "dry": op_dry, "power_cut": op_power_cut, "speed": op_speed})
+                      "age": op_age, "dry": op_dry, "power_cut": op_power_cut, "speed": op_speed,
+                      "storage": op_storage})

@@ -19,6 +19,7 @@ MAX_FILL_PULSES = const(4000)        # 200 U, the reservoir's capacity
 MIN_OCCLUSION_PULSES = const(60)     # 3 U missed insulin: fault 0x14 (pod/occlusion.py)
 MAX_OCCLUSION_PULSES = const(100)    # 5 U
 SIM_SAVE_MS = const(60000)           # real clock: sim.json (the clock) saved at least this often
+SIM_SAVE_CLEAR_MS = const(300)       # ... when the next pulse is at least this far away
 MAX_LOT = const(0xFFFFFFFF)
 MAX_TID = const(0xFFFFFFFF)
 MAX_SPEED = const(100000)            # real clock speed-up factor

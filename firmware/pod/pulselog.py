@@ -15,6 +15,8 @@ d       last comparator read: 1 when the stroke moved the plunger
 f       encoder validation fault flag: 0
 gggggg  signed 6-bit encoder deviation: 0 nominal, -1 (0x3f) when the stroke did not move
 """
+import array
+
 try:
     from micropython import const
 except ImportError:  # CPython: const() is only a compiler hint
@@ -34,32 +36,47 @@ def entry(attempt, moved, mode, low, pushed):
 
 
 class PulseLog:
-    """Ring of the last RING entries plus the running counts (attempted, moved)."""
+    """Ring of the last RING entries plus the running counts (attempted, moved).
+
+    The ring is a preallocated array of u32: an entry is a 32-bit word, beyond MicroPython's
+    small ints, so a list of them put a fresh heap object per stroke among the pod's long-lived
+    data and fragmented a Pico's heap until a snapshot could not be allocated (~48 h)."""
 
     def __init__(self):
         self.count = 0       # strokes ever logged
         self.moved = 0       # strokes that moved the plunger
-        self.entries = []    # oldest first, at most RING
+        self._ring = array.array("I", [0] * RING)  # stroke k (1-based) at (k - 1) % RING
+        self._size = 0       # entries held: the newest min(count, RING)
 
     def add(self, pushed, mode, low):
         self.count += 1
         if pushed:
             self.moved += 1
-        e = entry(self.count, self.moved, mode, low, pushed)
-        self.entries.append(e)
-        if len(self.entries) > RING:
-            self.entries.pop(0)
+        self._ring[(self.count - 1) % RING] = entry(self.count, self.moved, mode, low, pushed)
+        if self._size < RING:
+            self._size += 1
+
+    def _span(self, first, end):
+        """Entries first..end-1 by age (0 = the oldest held), oldest first."""
+        ring = self._ring
+        base = self.count - self._size  # strokes before the oldest held
+        return [ring[(base + i) % RING] for i in range(max(0, first), end)]
+
+    @property
+    def entries(self):
+        """Every entry held, oldest first."""
+        return self._span(0, self._size)
 
     def last(self, n):
         """The newest n entries, oldest first."""
-        return self.entries[-n:] if n else []
+        return self._span(self._size - n, self._size) if n else []
 
     def before_last(self, skip, n):
         """Up to n entries preceding the newest `skip`, oldest first."""
-        end = len(self.entries) - skip
+        end = self._size - skip
         if end <= 0:
             return []
-        return self.entries[max(0, end - n):end]
+        return self._span(end - n, end)
 
     def last_index(self):
         """Index (0-based, 16 bits) of the newest entry; 0 when empty."""
@@ -72,8 +89,13 @@ class PulseLog:
     @classmethod
     def from_words(cls, words):
         """Rebuild from to_words(); raises ValueError when the words are not a pulse log."""
-        if not isinstance(words, list) or not 2 <= len(words) <= RING + 2 or words[1] > words[0]:
+        if (not isinstance(words, list) or not 2 <= len(words) <= RING + 2 or words[1] > words[0]
+                or len(words) - 2 > words[0]):
             raise ValueError("Pulse log record is malformed; discard it.")
         log = cls()
-        log.count, log.moved, log.entries = words[0], words[1], words[2:]
+        log.count, log.moved = words[0], words[1]
+        log._size = len(words) - 2
+        base = log.count - log._size
+        for i in range(log._size):
+            log._ring[(base + i) % RING] = words[2 + i]
         return log

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from benchlib import record
 from pico.board import Board, BoardLink
-from pico.emulator import EmulatedPico, build_flash, missing
+from pico.emulator import EmulatedPico, build_flash
+from pico.fixtures import emulated, flash  # noqa: F401 (fixtures)
 from scenario import Run, three_days
 from system.pdm_driver import Pdm, activate
 
@@ -36,31 +36,12 @@ LOW_BASAL = [1] * 48
 
 
 @pytest.fixture(scope="module")
-def flash(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    why = missing()
-    if why:
-        pytest.skip(f"no emulated Pico: {why}")
-    path = tmp_path_factory.mktemp("pico-bench") / "flash.bin"
-    build_flash(path, "--clock virtual")
-    return path
-
-
-@pytest.fixture(scope="module")
 def heap_flash(tmp_path_factory: pytest.TempPathFactory, flash: Path) -> Path:
     """The same board with --heap-report: the pod logs its heap after every message and reports its
     largest free block (a search that costs ~0.5 s of CPU, so the timing benches run without it)."""
     path = tmp_path_factory.mktemp("pico-bench-heap") / "flash.bin"
     build_flash(path, "--clock virtual --heap-report")
     return path
-
-
-@pytest.fixture(scope="module")
-def emulated(flash: Path) -> Iterator[EmulatedPico]:
-    board = EmulatedPico(flash)
-    try:
-        yield board
-    finally:
-        board.kill()
 
 
 def fresh_link(emulated: EmulatedPico, **fresh: object) -> BoardLink:

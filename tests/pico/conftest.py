@@ -1,33 +1,13 @@
 """Fixtures of the emulated-Pico tests: one board per module, a fresh pod per test."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
 from .board import Board, BoardLink
-from .emulator import EmulatedPico, build_flash, missing
-
-
-@pytest.fixture(scope="module")
-def flash(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A flash file with MicroPython, the .mpy build and main.py (virtual clock), for one module."""
-    why = missing()
-    if why:
-        pytest.skip(f"no emulated Pico: {why}")
-    path = tmp_path_factory.mktemp("pico") / "flash.bin"
-    build_flash(path, "--clock virtual")
-    return path
-
-
-@pytest.fixture(scope="module")
-def emulated(flash: Path) -> Iterator[EmulatedPico]:
-    board = EmulatedPico(flash)
-    try:
-        yield board
-    finally:
-        board.kill()
+from .emulator import EmulatedPico
+from .fixtures import emulated, flash  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

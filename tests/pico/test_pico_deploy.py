@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from system.pdm_driver import Pdm
+
 from .board import Board
 from .emulator import ROOT, EmulatedPico, read_files
 
@@ -21,6 +23,9 @@ def test_deploy_onto_a_running_pod_after_a_reset(flash: Path, tmp_path: Path) ->
         link = Board(board.url, board).connect()
         assert link.bench_ok({"op": "info"})["pod"]["lot"] == 42125
         link.bench_ok({"op": "fresh", "clock": "virtual"})
+        pdm = Pdm(link.send_message, 42125, 170175, 0x1F07B1EE)
+        pdm.assign_address()
+        pdm.setup_pod()  # a paired pod: its journal in raw flash holds these messages
         link.close()
     finally:
         board.kill()
@@ -31,6 +36,7 @@ def test_deploy_onto_a_running_pod_after_a_reset(flash: Path, tmp_path: Path) ->
         info = link.bench_ok({"op": "info"})
         assert info["pod"]["lot"] == 1234 and info["firmware"]["platform"] == "rp2"
         assert info["clock"] == "virtual"
+        assert info["pod"]["progress"] == 2 and not info["pod"]["fault"], "--fresh leaves a new, unpaired pod"
         link.bench_ok({"op": "advance", "seconds": 60})  # the pod saves its state
         link.close()
     finally:

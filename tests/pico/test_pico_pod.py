@@ -53,8 +53,16 @@ def test_activation_bolus_and_temp_basal(board_link: BoardLink, emulated: Emulat
     start = session.delivered()
     reply = session.pdm.bolus(20)  # 1 U, 2 s a pulse
     assert reply["delivery"] == 5 and reply["bolus_remaining"] == 20
+    flash_before = emulated.counters()
     session.advance(41 * S)
+    flash_after = emulated.counters()
     assert session.delivered() - start == 20
+    # the pulse path's flash budget: one page program a pulse (the journal in raw flash below
+    # littlefs; on littlefs files it was ~11), a few more for the records around the bolus, and
+    # no sector erase but where the journal opens a new sector
+    assert session.link.bench_ok({"op": "storage"})["regions"] == {"journal": "raw"}
+    assert flash_after["programs"] - flash_before["programs"] <= 25
+    assert flash_after["erases"] - flash_before["erases"] <= 1
     assert emulated.counters()["position"] - moved == session.delivered()
     assert session.link.bench_ok({"op": "plant"})["pushed"] == session.delivered()
     reply = session.pdm.temp_basal(40, 1)  # 2 U/h for 30 min: a pulse every 90 s

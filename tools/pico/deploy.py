@@ -54,6 +54,14 @@ for p in %r:
 """
 
 
+# --fresh, after the copy: the journal lives in raw flash below littlefs (pod/hal/rp2flash.py),
+# which removing /state does not reach; the pod's own store erases it.
+_ERASE_JOURNAL = """from pod.hal.storage import FileStorage
+from pod.store import Store
+Store(FileStorage('/state')).erase()
+"""
+
+
 class DeployError(Exception):
     """A step of the deployment failed; the message says what to do."""
 
@@ -89,7 +97,8 @@ def copy(port: str, options: str, fresh: bool, mpy: Path, main_py: Path) -> None
         mpremote(port, "exec", _REMOVE % (remove,),
                  "+", "fs", "cp", "-r", str(mpy / "pod"), str(mpy / "eros"), ":",
                  "+", "fs", "cp", str(main_py), ":main.py",
-                 "+", "fs", "cp", str(opts), ":pod-options.txt")
+                 "+", "fs", "cp", str(opts), ":pod-options.txt",
+                 *(["+", "exec", _ERASE_JOURNAL] if fresh else []))
 
 
 def start_pod(port: str, wait: float) -> None:

@@ -10,6 +10,7 @@
 # The handset link is the USB serial port (stdin/stdout with Ctrl-C disabled); the pod's files
 # live in /state on the internal littlefs, apart from the code in /pod and /eros.
 
+import array
 import gc
 import sys
 import time
@@ -50,7 +51,10 @@ class Mechanism:
         self.blocked = 0
         self.dry = 0
         self.stroke_count = 0
-        self.strokes = []  # [clock ms, 1 moved | 0 not], newest last
+        # ring of the newest strokes: clock ms and 1 moved | 0 not (preallocated: a list of
+        # small lists per stroke fragments the heap)
+        self._times = array.array("I", [0] * _STROKES_KEPT)
+        self._moved = bytearray(_STROKES_KEPT)
 
     def stroke(self, moved):
         """Note one stroke the pump made (moved: the encoder saw it)."""
@@ -62,11 +66,10 @@ class Mechanism:
             self.dry += 1
         else:
             self.blocked += 1
+        at = self.stroke_count % _STROKES_KEPT
+        self._times[at] = self.clock.now_ms()
+        self._moved[at] = 1 if moved else 0
         self.stroke_count += 1
-        log = self.strokes
-        log.append([self.clock.now_ms(), 1 if moved else 0])
-        if len(log) > _STROKES_KEPT:
-            log.pop(0)
         self._hold()
 
     def set_occluded(self, on):
@@ -81,9 +84,9 @@ class Mechanism:
         self._block.value(1 if self.occluded or self.reservoir_pulses <= 0 else 0)
 
     def strokes_since(self, since, most):
-        oldest = self.stroke_count - len(self.strokes)
-        first = max(since, oldest)
-        return first, self.strokes[first - oldest:first - oldest + most]
+        first = max(since, self.stroke_count - _STROKES_KEPT, 0)
+        end = min(first + most, self.stroke_count)
+        return first, [[self._times[k % _STROKES_KEPT], self._moved[k % _STROKES_KEPT]] for k in range(first, end)]
 
     def position(self):
         return None

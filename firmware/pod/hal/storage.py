@@ -22,6 +22,17 @@ SECTOR = const(4096)
 PAGE = const(256)
 
 
+def check_program(offset, n, size):
+    """A program must lie in one 256-byte page of a region of `size` bytes (as on NOR flash)."""
+    if n == 0 or offset < 0 or offset + n > size or offset // PAGE != (offset + n - 1) // PAGE:
+        raise ValueError("a flash program must lie within one 256-byte page of the region")
+
+
+def check_sector(sector, sectors):
+    if not 0 <= sector < sectors:
+        raise ValueError("no sector %d in a region of %d" % (sector, sectors))
+
+
 def _is_dir(path):
     try:
         return (os.stat(path)[0] & 0x4000) != 0
@@ -46,9 +57,6 @@ class FileStorage:
     def __init__(self, directory):
         self.directory = directory.rstrip("/") or "/"
         make_dirs(self.directory)
-        # littlefs copies on write: a region there is a file per sector (every storage object
-        # of the process must agree, or one erases files another reads)
-        self._region_class = SectorFiles if sys.platform == "rp2" else FlashRegion
         self.files_written = 0
         self.bytes_written = 0
         self._regions = {}
@@ -100,9 +108,16 @@ class FileStorage:
         """The flash region kept in file `name` (created erased on first use); one object per name."""
         r = self._regions.get(name)
         if r is None:
-            r = self._region_class(self._path(name), sectors)
+            r = _platform_region(self._path(name), name, sectors)
             self._regions[name] = r
         return r
+
+    def region_kinds(self):
+        """{name: "file" | "littlefs" | "raw"}: where each flash region opened so far lives."""
+        out = {}
+        for name in self._regions:
+            out[name] = self._regions[name].kind
+        return out
 
     def counters(self):
         """Writes so far: files rewritten and their bytes; the regions' page programs, sector
@@ -117,10 +132,24 @@ class FileStorage:
         return out
 
 
+def _platform_region(path, name, sectors):
+    """Every storage object of the process must pick the same kind of region for a name, or one
+    erases what another reads: on a Pico raw flash below littlefs (pod/hal/rp2flash.py), else
+    littlefs files; elsewhere a file written in place."""
+    if sys.platform != "rp2":
+        return FlashRegion(path, sectors)
+    from pod.hal import rp2flash
+
+    r = rp2flash.region(name, sectors)
+    return r if r is not None else SectorFiles(path, sectors)
+
+
 class FlashRegion:
     """`sectors` x 4 KB of NOR flash in a file: read(offset, n), program(offset, data) within one
     page, erase(sector). A power cut (the process killed) leaves each program done or not done;
     the journal's CRCs cover the torn ones of real flash."""
+
+    kind = "file"
 
     def __init__(self, path, sectors):
         self.sectors = sectors
@@ -150,8 +179,7 @@ class FlashRegion:
     def program(self, offset, data):
         """Program bytes that lie in one page; like NOR flash, a bit only goes from 1 to 0."""
         n = len(data)
-        if n == 0 or offset < 0 or offset + n > self.size or offset // PAGE != (offset + n - 1) // PAGE:
-            raise ValueError("a flash program must lie within one 256-byte page of the region")
+        check_program(offset, n, self.size)
         old = self.read(offset, n)
         self._f.seek(offset)
         self._f.write(bytes(a & b for a, b in zip(old, data)))
@@ -160,8 +188,7 @@ class FlashRegion:
         self.bytes_programmed += n
 
     def erase(self, sector):
-        if not 0 <= sector < self.sectors:
-            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
+        check_sector(sector, self.sectors)
         self._f.seek(sector * SECTOR)
         blank = b"\xff" * PAGE
         for _ in range(SECTOR // PAGE):
@@ -182,6 +209,8 @@ class SectorFiles:
     file's end the sector reads erased). The journal programs a sector in order, so a program
     is an append to one small file and an erase removes it: writing in place in one 64 KB file
     made littlefs copy the whole file, ~17 erases a pulse."""
+
+    kind = "littlefs"
 
     def __init__(self, path, sectors):
         self.sectors = sectors
@@ -213,8 +242,7 @@ class SectorFiles:
     def program(self, offset, data):
         """Program bytes that lie in one page; bits only go from 1 to 0, as on NOR flash."""
         n = len(data)
-        if n == 0 or offset < 0 or offset + n > self.size or offset // PAGE != (offset + n - 1) // PAGE:
-            raise ValueError("a flash program must lie within one 256-byte page of the region")
+        check_program(offset, n, self.size)
         sector, at = divmod(offset, SECTOR)
         size = self._sizes[sector]
         if at >= size:  # the common case: past the programmed prefix, an append
@@ -232,8 +260,7 @@ class SectorFiles:
         self.bytes_programmed += n
 
     def erase(self, sector):
-        if not 0 <= sector < self.sectors:
-            raise ValueError("no sector %d in a region of %d" % (sector, self.sectors))
+        check_sector(sector, self.sectors)
         try:
             os.remove(self._name(sector))
         except OSError:
