@@ -102,7 +102,8 @@ class PodLink:
         while not q:
             left = end - time.monotonic()
             if left <= 0:
-                raise PodTimeout(f"no {what} from the pod at {self.url} within {limit} s")
+                said = f"; the pod's last log lines: {self.logs[-3:]}" if self.logs else ""
+                raise PodTimeout(f"no {what} from the pod at {self.url} within {limit} s{said}")
             self._sort(self._read(min(left, 0.05)))
         return q.popleft()
 
