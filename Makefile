@@ -93,11 +93,12 @@ soak-power: $(STAMP)
 
 hil: $(STAMP)
 	@test -n "$(PORT)" || { echo "make hil needs PORT=, for example make hil PORT=/dev/ttyACM0"; exit 2; }
-	$(BIN)/pytest tests/system --target serial --port $(PORT) -m "not soak and not bench" $(PYTEST_ARGS)
+	$(BIN)/pytest tests/system --target serial --port $(PORT) -m "not soak and not bench" --timeout 1800 $(PYTEST_ARGS)
 
-# The whole system suite on the emulated Pico, through the same --target serial path as a board.
+# The whole system suite on the emulated Pico, through the same --target serial path as a board
+# (a board is slower, not failed: the replay of the captured sessions takes ~6 min there).
 hil-emu: $(STAMP) mpy $(PICO_RIG)
-	$(BIN)/pytest tests/system --target serial --port emu -m "not soak and not bench" -p no:randomly -n 0 $(PYTEST_ARGS)
+	$(BIN)/pytest tests/system --target serial --port emu -m "not soak and not bench" -p no:randomly -n 0 --timeout 1800 $(PYTEST_ARGS)
 
 # PORT: the board's serial device; OPTIONS: the line written to /pod-options.txt.
 OPTIONS ?= --clock virtual

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from pod import config
 from system.podlink import PodLink
 
 
@@ -58,7 +59,11 @@ class Board:
 
     def fresh_request(self, extra_args: list[str], clock: str) -> dict:
         """The bench `fresh` request that gives a board the options of a locally started pod."""
-        req: dict[str, Any] = {"op": "fresh", "clock": clock}
+        # every option a locally started pod would have: a board keeps the last fresh's options
+        req: dict[str, Any] = {"op": "fresh", "clock": clock, "lot": config.DEFAULT_LOT, "tid": config.DEFAULT_TID,
+                               "fill_pulses": int(config.DEFAULT_FILL_UNITS) * 20}
+        if clock == "real":
+            req["speed"] = 1
         args = list(extra_args)
         while args:
             opt = args.pop(0)
