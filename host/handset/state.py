@@ -121,6 +121,7 @@ class StateStore:
         except OSError as exc:
             raise StateError(f"Cannot create the state directory {self.dir} ({exc.strerror}): choose another with --state DIR.") from exc
         self._lock_fd: int | None = None
+        self._tail: tuple[int, int] | None = None  # (history size, last id) after our last append
 
     # -- locking ---------------------------------------------------------------------------
 
@@ -228,9 +229,16 @@ class StateStore:
     def append(self, record: dict) -> int:
         """Append one record (adds ``id`` and ``at``); returns its id. Durable when it returns."""
         path = self.dir / HISTORY_FILE
-        last_id = 0
-        for rec in self._iter_history():
-            last_id = max(last_id, int(rec.get("id", 0)))
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        if self._tail is not None and self._tail[0] == size:
+            last_id = self._tail[1]  # nobody wrote since our last append: no need to read it all
+        else:
+            last_id = 0
+            for rec in self._iter_history():
+                last_id = max(last_id, int(rec.get("id", 0)))
         rec = {"id": last_id + 1, "at": now_iso(), **record}
         line = json.dumps(rec, sort_keys=True, default=_jsonable).encode() + b"\n"
         with open(path, "ab+") as f:
@@ -242,6 +250,7 @@ class StateStore:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+            self._tail = (f.tell(), rec["id"])
         return rec["id"]
 
     def command_status(self, record_id: int) -> str | None:

@@ -87,6 +87,15 @@ def test_a_truncated_last_line_is_skipped_and_isolated(tmp_path):
     assert [r["id"] for r in store.history()] == [1, 2]
 
 
+def test_history_ids_stay_unique_when_another_store_appended_between(tmp_path):
+    mine, other = StateStore(tmp_path), StateStore(tmp_path)
+    assert mine.append({"kind": "event", "event": "a"}) == 1
+    assert mine.append({"kind": "event", "event": "b"}) == 2  # from what it knows: no re-read
+    assert other.append({"kind": "event", "event": "c"}) == 3
+    assert mine.append({"kind": "event", "event": "d"}) == 4  # the file grew: it reads it again
+    assert [r["id"] for r in other.history()] == [1, 2, 3, 4]
+
+
 def test_archive_moves_the_record_away(tmp_path):
     store = StateStore(tmp_path)
     rec = _record()

@@ -8,7 +8,8 @@
 # 4 KB that are erased whole (every byte 0xFF) and pages of 256 bytes programmed in place, bits
 # only going 1 -> 0. On unix it is a preallocated file written in place with exactly those rules,
 # and it counts what real flash would do (page programs, sector erases, bytes), so the tests can
-# hold the pod to a flash budget per delivered pulse.
+# hold the pod to a flash budget per delivered pulse. On a Pico it is raw flash below littlefs
+# (pod/hal/rp2flash.py), or littlefs files (SectorFiles) where there is no room for it.
 
 import os
 import sys
