@@ -8,7 +8,7 @@
 // 0 = as fast as possible). A busy board runs as fast as the host can emulate it.
 //
 // It runs the RP2040 boot ROM and whatever is in the 2 MB flash file (the MicroPython UF2 is
-// written into it with --uf2; tools/pico/flashimg.py builds the file with the littlefs image
+// written into it with --uf2; tests/pico/emulator.py builds the file with the littlefs image
 // of the pod firmware). Every flash erase and program of the board is written through to the
 // file, so killing this process is a power cut and starting it again on the file a power-up.
 //
@@ -28,19 +28,14 @@
 const fs = require('fs');
 const net = require('net');
 const { RP2040, GPIOPinState } = require('rp2040js');
+const { FLASH_SIZE, ROM_FUNCS, openFlash, writeUf2, patchBootrom, flashOperation } = require('./flash');
 
-const FLASH_SIZE = 2 * 1024 * 1024;
-const SECTOR = 4096;
-const PAGE = 256;
 const CYCLE_NS = 8; // 125 MHz
 const STEP_PIN = 2;
 const ENCODER_PIN = 3;
 const BLOCK_PIN = 4;
 const STEP_TIMES_KEPT = 4096;
 const STEP_TIMES_PER_REPLY = 512; // the bench's block line (pod/hal/rp2.py): high = the plunger is held
-// Time the CPU stalls on real flash (W25Q16JV typical figures), added to the emulated clock.
-const ERASE_NS = 45e6;
-const PAGE_PROGRAM_NS = 0.4e6;
 
 // ---- options
 
@@ -71,50 +66,6 @@ function fail(msg) {
   process.exit(2);
 }
 
-// ---- flash: the host file is the board's flash
-
-function openFlash(path) {
-  if (!fs.existsSync(path)) fail(`the flash file ${path} does not exist (build it with tools/pico/flashimg.py)`);
-  if (fs.statSync(path).size !== FLASH_SIZE) fail(`the flash file ${path} is not ${FLASH_SIZE} bytes`);
-  return fs.openSync(path, 'r+');
-}
-
-// UF2: 512-byte blocks, payload at 32, target address at 12, payload size at 16.
-function writeUf2(flash, fd, uf2Path) {
-  const data = fs.readFileSync(uf2Path);
-  for (let off = 0; off + 512 <= data.length; off += 512) {
-    if (data.readUInt32LE(off) !== 0x0a324655 || data.readUInt32LE(off + 4) !== 0x9e5d5157) {
-      fail(`${uf2Path} is not a UF2 file (bad magic at byte ${off})`);
-    }
-    const target = data.readUInt32LE(off + 12) - 0x10000000;
-    const size = data.readUInt32LE(off + 16);
-    flash.set(data.subarray(off + 32, off + 32 + size), target);
-    fs.writeSync(fd, flash, target, size, target);
-  }
-}
-
-// ---- boot ROM flash functions -> breakpoints handled here
-
-const ROM_FUNCS = { IF: 1, EX: 2, RE: 3, RP: 4, FC: 5, CX: 6 };
-
-function patchBootrom(rom) {
-  const u16 = (a) => rom.readUInt16LE(a);
-  let p = u16(0x14); // rom_func_table: (code, thumb address) pairs, code 0 ends it
-  const found = {};
-  for (; u16(p) !== 0; p += 4) {
-    const code = String.fromCharCode(u16(p) & 0xff, u16(p) >> 8);
-    if (code in ROM_FUNCS) {
-      const addr = u16(p + 2) & ~1;
-      rom.writeUInt16LE(0xbe00 | ROM_FUNCS[code], addr); // BKPT #n
-      rom.writeUInt16LE(0x4770, addr + 2); // BX LR
-      found[code] = addr;
-    }
-  }
-  for (const code of Object.keys(ROM_FUNCS)) {
-    if (!(code in found)) fail(`the boot ROM has no ${code} function in its table`);
-  }
-}
-
 class Rig {
   constructor(opts) {
     this.opts = opts;
@@ -136,21 +87,11 @@ class Rig {
 
   onBreak(code) {
     const { mcu } = this;
-    const r = mcu.core.registers;
-    if (code === ROM_FUNCS.RE) {
-      const addr = r[0] >>> 0, count = r[1] >>> 0;
-      mcu.flash.fill(0xff, addr, addr + count);
-      fs.writeSync(this.fd, mcu.flash, addr, count, addr);
-      const sectors = Math.ceil(count / SECTOR);
-      this.counters.erases += sectors;
-      this.stall(sectors * ERASE_NS);
-    } else if (code === ROM_FUNCS.RP) {
-      const addr = r[0] >>> 0, src = r[1] >>> 0, count = r[2] >>> 0;
-      for (let i = 0; i < count; i++) mcu.flash[addr + i] &= mcu.readUint8(src + i);
-      fs.writeSync(this.fd, mcu.flash, addr, count, addr);
-      const pages = Math.ceil(count / PAGE);
-      this.counters.programs += pages;
-      this.stall(pages * PAGE_PROGRAM_NS);
+    const done = flashOperation(mcu, this.fd, code);
+    if (done) {
+      this.counters.erases += done.erases;
+      this.counters.programs += done.programs;
+      this.stall(done.ns);
     } else if (!Object.values(ROM_FUNCS).includes(code)) {
       process.stderr.write(`rig: breakpoint #${code} at 0x${(mcu.core.PC >>> 0).toString(16)}: the firmware crashed\n`);
     }
@@ -441,6 +382,11 @@ function cdcEndpoints(d) {
   return eps;
 }
 
-const rig = new Rig(parseArgs(process.argv.slice(2)));
+let rig;
+try {
+  rig = new Rig(parseArgs(process.argv.slice(2)));
+} catch (e) {
+  fail(e.message);
+}
 rig.listen();
 rig.start();
