@@ -30,7 +30,6 @@ class Scheduler:
         self.bench_clients = 0    # open connections on the bench port
         self._session_no = 0      # numbers handset sessions: only the newest one owns the link
         self._ticking = False
-        self._alloc_after_gc = 0  # heap in use after the last idle collection
         self._writer = None
         self._outbox = []
         self._tx_lock = asyncio.Lock()
@@ -81,14 +80,12 @@ class Scheduler:
         return steps + 1
 
     def _collect_if_idle(self, clock):
-        """Collect garbage now, after a step, when the next one is far off and enough was
-        allocated since the last collection: the collector then never runs inside a step and
-        delays a pulse (a collection of a Pico's heap takes milliseconds)."""
+        """Collect garbage now, after a step, when the next one is far off and the free heap
+        runs low: the collector then never runs inside a step and delays a pulse (a collection
+        of a Pico's heap takes tens of milliseconds)."""
         d = self.deadline
-        if gc.mem_alloc() - self._alloc_after_gc > config.GC_IDLE_BYTES and (
-                d is None or clock.wait_ms(d) > config.GC_IDLE_CLEAR_MS):
+        if gc.mem_free() < config.GC_IDLE_FREE_BYTES and (d is None or clock.wait_ms(d) > config.GC_IDLE_CLEAR_MS):
             gc.collect()
-            self._alloc_after_gc = gc.mem_alloc()
 
     def arm_power_cut(self, at_ms):
         self.cut_ms = at_ms
