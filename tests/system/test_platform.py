@@ -98,8 +98,6 @@ def test_plant_and_occlusion(pod: PodLink) -> None:
 
 
 def test_fill_option_sets_the_reservoir(start_pod, target: str) -> None:
-    if target == "serial":
-        pytest.skip("the device's fill is set when it is flashed")
     link = start_pod(target, ["--fill", "85.35"])
     assert link.bench_ok({"op": "plant"})["reservoir_pulses"] == 1707
 
