@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from eros.message import build_message, parse_message
+from eros.schedule import bolus_blocks
 from system.pdm_driver import Pdm, activate
 
 from .board import Board, BoardLink
@@ -128,6 +129,41 @@ def test_power_cut_mid_bolus_comes_back_from_flash(flash: Path, tmp_path: Path) 
         assert status["delivery"] != 5  # the interrupted bolus is not resumed after a power cut
         session.advance(5 * MIN)
         assert _position(own) == pushed  # and nothing more of it goes in
+        link.close()
+    finally:
+        board.kill()
+
+
+def test_a_command_repeated_after_a_power_cut_gets_its_kept_reply(flash: Path, tmp_path: Path) -> None:
+    """At most once through a real power cut: the reply to a bolus is kept in flash, and the same
+    bytes sent again after power-up get that reply, not a second bolus."""
+    own = tmp_path / "flash.bin"
+    shutil.copyfile(flash, own)
+    board = EmulatedPico(own)
+    try:
+        link = Board(board.url, board).connect()
+        assert link.bench({"op": "fresh", "clock": "virtual"})["ok"] is True
+        session = Session(link)
+        session.activate()
+        start = session.delivered()
+        seq = session.pdm.seq
+        message = build_message(ADDR, seq, list(bolus_blocks(40, session.pdm.nonce.current())))
+        first = link.send_message(message)
+        assert parse_message(first)["blocks"][0]["type"] == 0x1D
+        session.advance(10 * S)  # 5 of the 40 pulses
+        link.close()
+    finally:
+        board.kill()  # the power cut, before the handset saw the reply (it was "lost")
+    pushed = _position(own)
+    board = EmulatedPico(own)
+    try:
+        link = session.link = Board(board.url, board).connect()
+        assert link.send_message(message) == first, "the repeated bolus was not answered with its reply"
+        session.advance(2 * MIN)
+        assert _position(own) == pushed, "the repeated bolus was carried out again"
+        session.pdm.nonce.advance()
+        session.pdm.seq = (seq + 2) & 0x0F
+        assert pushed - start in (5, 6) and session.delivered() in (pushed, pushed + 1)
         link.close()
     finally:
         board.kill()
