@@ -7,8 +7,9 @@
 #   GP4  block line (output): high while the bench holds the plunger (bench "occlude"); wire it to
 #        whatever stops the mechanism on a hardware-in-the-loop rig (the emulated Pico honours it)
 #   GP15 buzzer (PWM)
-# The handset link is the USB serial port (stdin/stdout with Ctrl-C disabled); the pod's files
-# live in /state on the internal littlefs, apart from the code in /pod and /eros.
+# The handset link is the USB serial port (stdin/stdout with Ctrl-C disabled); the pod's
+# snapshots live in /state on the internal littlefs, apart from the code in /pod and /eros, and
+# its journal in raw flash below littlefs (pod/hal/rp2flash.py).
 
 import array
 import gc
