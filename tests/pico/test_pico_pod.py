@@ -8,8 +8,10 @@ with the state back from flash, an occlusion by blocking the encoder.
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from eros.message import build_message, parse_message
 from eros.schedule import bolus_blocks
@@ -102,25 +104,36 @@ def test_occlusion_by_blocking_the_encoder(board_link: BoardLink, emulated: Emul
     assert after["steps"] - before["steps"] >= 60  # the pod stroke and the encoder did not move
 
 
+@contextlib.contextmanager
+def power_on(flash: Path) -> Iterator[BoardLink]:
+    """One power-up of a board of its own on `flash`; leaving the block is a power cut (only what
+    reached the flash survives)."""
+    board = EmulatedPico(flash)
+    try:
+        link = Board(board.url, board).connect()
+        yield link
+        link.close()
+    finally:
+        board.kill()
+
+
+def activated(link: BoardLink) -> Session:
+    assert link.bench({"op": "fresh", "clock": "virtual"})["ok"] is True
+    session = Session(link)
+    session.activate()
+    return session
+
+
 def test_power_cut_mid_bolus_comes_back_from_flash(flash: Path, tmp_path: Path) -> None:
     own = tmp_path / "flash.bin"
     shutil.copyfile(flash, own)
-    board = EmulatedPico(own)
-    try:
-        link = Board(board.url, board).connect()
-        assert link.bench({"op": "fresh", "clock": "virtual"})["ok"] is True
-        session = Session(link)
-        session.activate()
+    with power_on(own) as link:
+        session = activated(link)
         start = session.delivered()
         session.pdm.bolus(100)
         session.advance(31 * S)  # 15 of the 100 pulses
-        link.close()
-    finally:
-        board.kill()  # the power cut: only what reached the flash survives
     pushed = _position(own)
-    board = EmulatedPico(own)
-    try:
-        link = session.link = Board(board.url, board).connect()
+    with power_on(own) as session.link:
         status = session.pdm.status()
         delivered = status["pulses_delivered"]
         # the pod remembers every pulse that went in and over-counts at most the one in flight
@@ -129,9 +142,6 @@ def test_power_cut_mid_bolus_comes_back_from_flash(flash: Path, tmp_path: Path) 
         assert status["delivery"] != 5  # the interrupted bolus is not resumed after a power cut
         session.advance(5 * MIN)
         assert _position(own) == pushed  # and nothing more of it goes in
-        link.close()
-    finally:
-        board.kill()
 
 
 def test_a_command_repeated_after_a_power_cut_gets_its_kept_reply(flash: Path, tmp_path: Path) -> None:
@@ -139,34 +149,23 @@ def test_a_command_repeated_after_a_power_cut_gets_its_kept_reply(flash: Path, t
     bytes sent again after power-up get that reply, not a second bolus."""
     own = tmp_path / "flash.bin"
     shutil.copyfile(flash, own)
-    board = EmulatedPico(own)
-    try:
-        link = Board(board.url, board).connect()
-        assert link.bench({"op": "fresh", "clock": "virtual"})["ok"] is True
-        session = Session(link)
-        session.activate()
+    with power_on(own) as link:
+        session = activated(link)
         start = session.delivered()
         seq = session.pdm.seq
         message = build_message(ADDR, seq, list(bolus_blocks(40, session.pdm.nonce.current())))
         first = link.send_message(message)
         assert parse_message(first)["blocks"][0]["type"] == 0x1D
         session.advance(10 * S)  # 5 of the 40 pulses
-        link.close()
-    finally:
-        board.kill()  # the power cut, before the handset saw the reply (it was "lost")
+    # the power cut came before the handset saw the reply (it was "lost")
     pushed = _position(own)
-    board = EmulatedPico(own)
-    try:
-        link = session.link = Board(board.url, board).connect()
-        assert link.send_message(message) == first, "the repeated bolus was not answered with its reply"
+    with power_on(own) as session.link:
+        assert session.link.send_message(message) == first, "the repeated bolus was not answered with its reply"
         session.advance(2 * MIN)
         assert _position(own) == pushed, "the repeated bolus was carried out again"
         session.pdm.nonce.advance()
         session.pdm.seq = (seq + 2) & 0x0F
         assert pushed - start in (5, 6) and session.delivered() in (pushed, pushed + 1)
-        link.close()
-    finally:
-        board.kill()
 
 
 def _position(flash: Path) -> int:
