@@ -83,8 +83,8 @@ class Scheduler:
         """Collect garbage now, after a step, when the next one is far off and the free heap
         runs low: the collector then never runs inside a step and delays a pulse (a collection
         of a Pico's heap takes tens of milliseconds)."""
-        d = self.deadline
-        if gc.mem_free() < config.GC_IDLE_FREE_BYTES and (d is None or clock.wait_ms(d) > config.GC_IDLE_CLEAR_MS):
+        d = self.deadline  # first: mem_free() walks the heap's allocation table
+        if (d is None or clock.wait_ms(d) > config.GC_IDLE_CLEAR_MS) and gc.mem_free() < config.GC_IDLE_FREE_BYTES:
             gc.collect()
 
     def arm_power_cut(self, at_ms):

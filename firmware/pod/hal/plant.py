@@ -53,10 +53,11 @@ class Plant:
         entry = (self.clock.now_ms() if self.clock is not None else 0) * 2 + (1 if moved else 0)
         self._ring[self.stroke_count % STROKES_KEPT] = entry
         self.stroke_count += 1
-        if self.storage is not None:
+        storage = self.storage
+        if storage is not None:
             if not 0 <= self._file_lines < STROKES_KEPT:
-                self._new_log_file()
-            self.storage.append(STROKES_FILE, b"%d\n" % entry)
+                self._new_log_file(storage)
+            storage.append(STROKES_FILE, b"%d\n" % entry)
             self._file_lines += 1
         self.record()
         return moved
@@ -73,11 +74,8 @@ class Plant:
     def _oldest(self):
         return max(0, self.stroke_count - STROKES_KEPT)
 
-    def _new_log_file(self):
+    def _new_log_file(self, storage):
         """The current file (when whole) becomes the old one; a new one starts at this stroke."""
-        storage = self.storage
-        if storage is None:
-            return
         storage.remove(STROKES_OLD)
         if self._file_lines >= 0:
             storage.rename(STROKES_FILE, STROKES_OLD)
