@@ -15,7 +15,7 @@ import struct
 import uctypes
 from micropython import const
 
-from pod.hal.storage import PAGE, SECTOR, Region, check_program, check_sector
+from pod.hal.storage import PAGE, SECTOR, check_program, check_sector
 
 _XIP_BASE = const(0x10000000)       # flash as the CPU reads it (execute-in-place window)
 _XIP_END = const(0x11000000)
@@ -97,7 +97,7 @@ class RawArea:
         return r
 
 
-class RawRegion(Region):
+class RawRegion:
     """hal FlashRegion in raw flash (pod/hal/storage.py has the interface). Reads are views of
     the memory-mapped flash (no copy, no heap); a program writes one aligned page with 0xFF
     around the new bytes (NOR: 0xFF leaves a byte as it is): one page program; an erase is one
@@ -106,10 +106,14 @@ class RawRegion(Region):
     kind = "raw"
 
     def __init__(self, area, start, sectors):
-        Region.__init__(self, sectors)
+        self.sectors = sectors
+        self.size = sectors * SECTOR
         self._area = area
         self._start = start
         self._page = bytearray(PAGE)
+        self.programs = 0
+        self.erases = 0
+        self.bytes_programmed = 0
 
     def read(self, offset, n):
         if offset < 0 or offset + n > self.size:
@@ -133,6 +137,9 @@ class RawRegion(Region):
         check_sector(sector, self.sectors)
         self._area._dev.ioctl(_BLOCK_ERASE, self._area._block(self._start) + sector)
         self.erases += 1
+
+    def close(self):
+        pass
 
 
 _area = None

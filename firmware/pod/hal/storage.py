@@ -145,23 +145,7 @@ def _platform_region(path, name, sectors):
     return r if r is not None else SectorFiles(path, sectors)
 
 
-class Region:
-    """What every flash region has: `sectors` x 4 KB, and what real flash would count (page
-    programs, sector erases, bytes programmed). Subclasses: FlashRegion, SectorFiles, and
-    pod/hal/rp2flash.RawRegion."""
-
-    def __init__(self, sectors):
-        self.sectors = sectors
-        self.size = sectors * SECTOR
-        self.programs = 0
-        self.erases = 0
-        self.bytes_programmed = 0
-
-    def close(self):
-        pass
-
-
-class FlashRegion(Region):
+class FlashRegion:
     """`sectors` x 4 KB of NOR flash in a file: read(offset, n), program(offset, data) within one
     page, erase(sector). A power cut (the process killed) leaves each program done or not done;
     the journal's CRCs cover the torn ones of real flash."""
@@ -169,7 +153,11 @@ class FlashRegion(Region):
     kind = "file"
 
     def __init__(self, path, sectors):
-        Region.__init__(self, sectors)
+        self.sectors = sectors
+        self.size = sectors * SECTOR
+        self.programs = 0
+        self.erases = 0
+        self.bytes_programmed = 0
         try:
             f = open(path, "r+b", buffering=0)  # unbuffered: every handle sees every write
             f.seek(0, 2)
@@ -216,7 +204,7 @@ class FlashRegion(Region):
             pass
 
 
-class SectorFiles(Region):
+class SectorFiles:
     """The same region as FlashRegion for a file system that copies on write (littlefs on a
     Pico): one file per sector, "<name>.NN", holding the sector's programmed prefix (beyond a
     file's end the sector reads erased). The journal programs a sector in order, so a program
@@ -226,7 +214,11 @@ class SectorFiles(Region):
     kind = "littlefs"
 
     def __init__(self, path, sectors):
-        Region.__init__(self, sectors)
+        self.sectors = sectors
+        self.size = sectors * SECTOR
+        self.programs = 0
+        self.erases = 0
+        self.bytes_programmed = 0
         self._path = path
         self._sizes = []
         for i in range(sectors):
@@ -276,3 +268,6 @@ class SectorFiles(Region):
             pass
         self._sizes[sector] = 0
         self.erases += 1
+
+    def close(self):
+        pass
